@@ -1,0 +1,3 @@
+from localrouter.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The `localrouter` command line."""

@@ -1,0 +1,20 @@
+"""The Typer apps that command modules attach to (kept apart to avoid import cycles)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="localrouter",
+    help="A local OpenAI-compatible gateway that routes each prompt to a strong or weak model.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+routellm_app = typer.Typer(
+    help="The RouteLLM router model: download, status, predict, evaluate.", no_args_is_help=True
+)
+config_app = typer.Typer(help="The configuration file.", no_args_is_help=True)
+
+app.add_typer(routellm_app, name="routellm")
+app.add_typer(config_app, name="config")

@@ -1,0 +1,1 @@
+"""The RouteLLM BERT router model: hub download, conversion, tokenizer, inference, lifecycle."""
