@@ -1,0 +1,1 @@
+"""The gateway: OpenAI-compatible HTTP API, routing, providers, access log, admin API."""
