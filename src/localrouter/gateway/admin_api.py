@@ -1,0 +1,382 @@
+"""The admin API under ``/api/`` that the dashboard uses (contract: docs/ARCHITECTURE.md).
+
+Everything reads the running gateway's :class:`GatewayContext` from ``request.app.state.lr``.
+Errors always use OpenAI's shape ``{"error": {"message", "type", "code"}}``; bodies are parsed
+here rather than by FastAPI so that a bad body gets that shape too, whatever exception
+handlers the host app installs. Provider keys never leave this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from localrouter.gateway import stats
+from localrouter.gateway.context import GatewayContext
+from localrouter.routellm.errors import RouterModelError, RouterUnavailable
+from localrouter.routellm.prediction import route
+from localrouter.settings import ProviderSettings, SettingsError
+
+MAX_PROMPT_CHARS = 100_000
+UPSTREAM_LIST_TIMEOUT = httpx.Timeout(3.0, connect=1.5)
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, message: str, type_: str = "invalid_request_error", code: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type_
+        self.code = code or None
+
+    def response(self) -> JSONResponse:
+        body = {"error": {"message": self.message, "type": self.type, "code": self.code}}
+        return JSONResponse(body, status_code=self.status)
+
+
+class _AdminRoute(APIRoute):
+    """Turns ApiError and FastAPI's own validation errors into OpenAI-shaped answers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ApiError as exc:
+                return exc.response()
+            except RequestValidationError as exc:
+                return ApiError(422, _describe(exc.errors()), code="invalid_parameter").response()
+
+        return guarded
+
+
+def _describe(errors: Any) -> str:
+    parts = []
+    for item in errors:
+        where = ".".join(str(p) for p in item.get("loc", ()) if p not in ("body", "query"))
+        parts.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
+    return "; ".join(parts) or "invalid request"
+
+
+def _ctx(request: Request) -> GatewayContext:
+    ctx = getattr(request.app.state, "lr", None)
+    if ctx is None:
+        raise ApiError(503, "the gateway is not ready yet", "server_error", "not_ready")
+    return ctx
+
+
+async def _body(request: Request, model: type[BaseModel]) -> Any:
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        raise ApiError(400, _describe(exc.errors()), code="invalid_body") from None
+
+
+# --- request bodies ---------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DownloadBody(_Body):
+    repo_id: str | None = None
+    revision: str | None = None
+
+
+class PredictBody(_Body):
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class RoutingPatch(_Body):
+    enabled: bool | None = None
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    strong: list[str] | None = None
+    weak: list[str] | None = None
+    cross_tier_fallback: bool | None = None
+
+
+class RouteLLMPatch(_Body):
+    idle_timeout_secs: int | None = Field(default=None, ge=0)
+    precision: str | None = None
+    classify: str | None = None
+
+
+class CalibrateBody(_Body):
+    strong_pct: float = Field(ge=0.0, le=100.0)
+    days: float = Field(default=7.0, gt=0.0, le=366.0)
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _routellm_view(ctx: GatewayContext) -> dict[str, Any]:
+    cfg = ctx.settings.routellm
+    return {
+        "repo_id": cfg.repo_id,
+        "revision": cfg.revision,
+        "model_dir": str(cfg.model_dir) if cfg.model_dir else None,
+        "precision": cfg.precision,
+        "idle_timeout_secs": cfg.idle_timeout_secs,
+        "classify": cfg.classify,
+    }
+
+
+def _providers_view(ctx: GatewayContext) -> list[dict[str, Any]]:
+    # Only whether a key is present, never the key or the variable's value.
+    return [
+        {
+            "name": p.name,
+            "base_url": p.base_url,
+            "models": list(p.models),
+            "has_key": p.resolve_api_key() is not None,
+        }
+        for p in ctx.settings.providers
+    ]
+
+
+def _prices_view(ctx: GatewayContext) -> dict[str, Any]:
+    return {ref: price.model_dump() for ref, price in ctx.settings.prices.items()}
+
+
+def _update(ctx: GatewayContext, change: Callable[[dict[str, Any]], None]) -> None:
+    try:
+        ctx.update_settings(change)
+    except SettingsError as exc:
+        raise ApiError(400, str(exc), code="invalid_settings") from None
+    except OSError as exc:
+        raise ApiError(500, f"cannot save settings: {exc}", "server_error", "save_failed") from None
+
+
+async def _router_call(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return await run_in_threadpool(fn)
+    except RouterUnavailable as exc:
+        raise ApiError(503, str(exc), "router_unavailable", "router_unavailable") from None
+    except RouterModelError as exc:
+        raise ApiError(409, str(exc), "router_error", "router_error") from None
+    except NotImplementedError:
+        raise ApiError(501, "not available in this build", "server_error", "not_implemented") from None
+
+
+def _entries_since(ctx: GatewayContext, since: datetime) -> list[dict[str, Any]]:
+    log = ctx.access_log
+    if log is None:
+        return []
+    return list(log.entries_since(since))
+
+
+async def _upstream_models(provider: ProviderSettings) -> list[str]:
+    """The provider's own ``GET /models`` listing; an unreachable provider lists nothing."""
+    headers = dict(provider.headers)
+    key = provider.resolve_api_key()
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    try:
+        async with httpx.AsyncClient(timeout=UPSTREAM_LIST_TIMEOUT, trust_env=False) as client:
+            answer = await client.get(f"{provider.base_url}/models", headers=headers)
+        if answer.status_code != 200:
+            return []
+        data = answer.json().get("data", [])
+        return [f"{provider.name}/{m['id']}" for m in data if isinstance(m, dict) and m.get("id")]
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return []
+
+
+# --- the router -------------------------------------------------------------------------
+
+
+def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
+    """``/api/*``; ``dependencies`` (e.g. the gateway's auth) apply to every endpoint."""
+    api = APIRouter(prefix="/api", route_class=_AdminRoute, dependencies=dependencies or [])
+
+    @api.get("/router/status")
+    async def router_status(request: Request) -> dict[str, Any]:
+        ctx = _ctx(request)
+        return _with_config(ctx, await _router_call(ctx.router.status))
+
+    @api.post("/router/download")
+    async def router_download(request: Request) -> JSONResponse:
+        ctx = _ctx(request)
+        body = await _body(request, DownloadBody)
+        before = await _router_call(ctx.router.status)
+        if before.get("state") == "downloading":
+            return JSONResponse(_with_config(ctx, before), status_code=200)
+        status = await _router_call(lambda: ctx.router.start_download(body.repo_id, body.revision))
+        return JSONResponse(_with_config(ctx, status), status_code=202)
+
+    @api.post("/router/download/cancel")
+    async def router_cancel(request: Request) -> dict[str, Any]:
+        ctx = _ctx(request)
+        return _with_config(ctx, await _router_call(ctx.router.cancel_download))
+
+    @api.post("/router/unload")
+    async def router_unload(request: Request) -> dict[str, Any]:
+        ctx = _ctx(request)
+        return _with_config(ctx, await _router_call(ctx.router.unload))
+
+    @api.delete("/router")
+    async def router_delete(request: Request) -> dict[str, Any]:
+        ctx = _ctx(request)
+        return _with_config(ctx, await _router_call(ctx.router.delete))
+
+    @api.post("/router/predict")
+    async def router_predict(request: Request) -> dict[str, Any]:
+        ctx = _ctx(request)
+        body = await _body(request, PredictBody)
+        threshold = body.threshold if body.threshold is not None else ctx.settings.routing.threshold
+        try:
+            [prediction] = await run_in_threadpool(ctx.router.predict, [body.prompt])
+        except RouterUnavailable as exc:
+            raise ApiError(503, str(exc), "router_unavailable", "router_unavailable") from None
+        except RouterModelError as exc:
+            raise ApiError(503, str(exc), "router_error", "router_error") from None
+        return {
+            "win_rate": prediction.win_rate,
+            "route": route(prediction.win_rate, threshold),
+            "threshold": threshold,
+            "tokens": prediction.tokens,
+            "truncated": prediction.truncated,
+            "latency_ms": prediction.latency_ms,
+        }
+
+    @api.get("/settings")
+    async def get_settings(request: Request) -> dict[str, Any]:
+        ctx = _ctx(request)
+        return {
+            "routing": ctx.settings.routing.model_dump(mode="json"),
+            "routellm": _routellm_view(ctx),
+            "prices": _prices_view(ctx),
+            "providers": _providers_view(ctx),
+            "access_log": ctx.settings.access_log.model_dump(mode="json"),
+        }
+
+    @api.patch("/settings/routing")
+    async def patch_routing(request: Request) -> dict[str, Any]:
+        ctx = _ctx(request)
+        patch = (await _body(request, RoutingPatch)).model_dump(exclude_none=True)
+        await run_in_threadpool(_update, ctx, lambda data: data["routing"].update(patch))
+        return ctx.settings.routing.model_dump(mode="json")
+
+    @api.patch("/settings/routellm")
+    async def patch_routellm(request: Request) -> dict[str, Any]:
+        ctx = _ctx(request)
+        patch = (await _body(request, RouteLLMPatch)).model_dump(exclude_none=True)
+        await run_in_threadpool(_update, ctx, lambda data: data["routellm"].update(patch))
+        return _routellm_view(ctx)
+
+    @api.put("/settings/prices")
+    async def put_prices(request: Request) -> dict[str, Any]:
+        ctx = _ctx(request)
+        raw = await request.body()
+        try:
+            prices = json.loads(raw or b"{}")
+        except ValueError:
+            raise ApiError(400, "the body is not valid JSON", code="invalid_body") from None
+        if not isinstance(prices, dict):
+            raise ApiError(400, "prices must be an object of provider/model", code="invalid_body")
+
+        def change(data: dict[str, Any]) -> None:
+            data["prices"] = prices
+
+        await run_in_threadpool(_update, ctx, change)
+        return _prices_view(ctx)
+
+    @api.get("/models")
+    async def list_models(request: Request) -> dict[str, Any]:
+        ctx = _ctx(request)
+        settings = ctx.settings
+        found: list[str] = [*settings.routing.strong, *settings.routing.weak]
+        for provider in settings.providers:
+            found += [f"{provider.name}/{m}" for m in provider.models]
+        listings = await asyncio.gather(*(_upstream_models(p) for p in settings.providers))
+        for listing in listings:
+            found += listing
+        return {"models": list(dict.fromkeys(found))}
+
+    @api.get("/requests")
+    async def recent_requests(request: Request, limit: int = 50) -> dict[str, Any]:
+        ctx = _ctx(request)
+        limit = max(1, min(limit, 1000))
+        log = ctx.access_log
+        entries = await run_in_threadpool(log.recent, limit) if log is not None else []
+        return {"requests": list(entries)}
+
+    @api.get("/stats")
+    async def get_stats(
+        request: Request, threshold: float | None = None, hours: float = 24.0
+    ) -> dict[str, Any]:
+        ctx = _ctx(request)
+        if threshold is None:
+            threshold = ctx.settings.routing.threshold
+        if not 0.0 <= threshold <= 1.0:
+            raise ApiError(400, "threshold must be between 0 and 1", code="invalid_parameter")
+        if not 0.0 < hours <= 24 * 366:
+            raise ApiError(400, "hours must be between 0 and 8784", code="invalid_parameter")
+        now = datetime.now(UTC)
+        entries = await run_in_threadpool(_entries_since, ctx, now - timedelta(hours=hours))
+        strong_chain = ctx.settings.routing.strong
+        return stats.compute_stats(
+            entries,
+            threshold=threshold,
+            hours=hours,
+            now=now,
+            prices=ctx.settings.prices,
+            strong_model=strong_chain[0] if strong_chain else None,
+        )
+
+    @api.post("/calibrate")
+    async def calibrate(request: Request) -> dict[str, Any]:
+        ctx = _ctx(request)
+        body = await _body(request, CalibrateBody)
+        since = datetime.now(UTC) - timedelta(days=body.days)
+        entries = await run_in_threadpool(_entries_since, ctx, since)
+        rates = [r for r in map(stats.win_rate_of, entries) if r is not None]
+        if not rates:
+            raise ApiError(
+                409,
+                f"no routed requests with a win rate in the last {body.days:g} days",
+                code="no_data",
+            )
+        threshold = stats.threshold_for_share(rates, body.strong_pct / 100.0)
+        return {
+            "threshold": round(threshold, 5),
+            "strong_pct": body.strong_pct,
+            "table": stats.threshold_table(rates),
+            "prompts": len(rates),
+        }
+
+    return api
+
+
+def _with_config(ctx: GatewayContext, status: dict[str, Any]) -> dict[str, Any]:
+    """The service's status plus what the settings say, for fields the service left out."""
+    cfg = ctx.settings.routellm
+    merged = {
+        "repo_id": cfg.repo_id,
+        "revision": cfg.revision,
+        "commit": None,
+        "precision": cfg.precision,
+        "memory_usage_mb": None,
+        "last_used_secs_ago": None,
+        "idle_timeout_secs": cfg.idle_timeout_secs,
+        "error": None,
+    }
+    merged.update(status)
+    return merged
