@@ -27,9 +27,16 @@ def path_cmd(config: ConfigOption = None) -> None:
 def show_cmd(config: ConfigOption = None) -> None:
     """Print the effective settings (validated; creates the defaults on first run)."""
     settings = load_settings(config)
-    text = settings_to_yaml(settings.model_copy(update={"providers": [
-        p.model_copy(update={"api_key": "***" if p.api_key else None}) for p in settings.providers
-    ]}))
+    text = settings_to_yaml(
+        settings.model_copy(
+            update={
+                "providers": [
+                    p.model_copy(update={"api_key": "***" if p.api_key else None})
+                    for p in settings.providers
+                ]
+            }
+        )
+    )
     typer.echo(text, nl=False)
 
 

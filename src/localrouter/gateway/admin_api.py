@@ -3,7 +3,8 @@
 Everything reads the running gateway's :class:`GatewayContext` from ``request.app.state.lr``.
 Errors always use OpenAI's shape ``{"error": {"message", "type", "code"}}``; bodies are parsed
 here rather than by FastAPI so that a bad body gets that shape too, whatever exception
-handlers the host app installs. Provider keys never leave this module.
+handlers the host app installs. Provider keys go only to their own provider (to list its
+models) and never into an answer.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from fastapi import APIRouter, Request, Response
@@ -22,29 +24,17 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from localrouter.evaluation.calibrate import CalibrationError
+from localrouter.evaluation.calibrate import calibrate as calibrate_threshold
 from localrouter.gateway import stats
 from localrouter.gateway.context import GatewayContext
+from localrouter.gateway.errors import ApiError
 from localrouter.routellm.errors import RouterModelError, RouterUnavailable
 from localrouter.routellm.prediction import route
 from localrouter.settings import ProviderSettings, SettingsError
 
 MAX_PROMPT_CHARS = 100_000
 UPSTREAM_LIST_TIMEOUT = httpx.Timeout(3.0, connect=1.5)
-
-
-class ApiError(Exception):
-    def __init__(
-        self, status: int, message: str, type_: str = "invalid_request_error", code: str = ""
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type_
-        self.code = code or None
-
-    def response(self) -> JSONResponse:
-        body = {"error": {"message": self.message, "type": self.type, "code": self.code}}
-        return JSONResponse(body, status_code=self.status)
 
 
 class _AdminRoute(APIRoute):
@@ -59,7 +49,7 @@ class _AdminRoute(APIRoute):
             except ApiError as exc:
                 return exc.response()
             except RequestValidationError as exc:
-                return ApiError(422, _describe(exc.errors()), code="invalid_parameter").response()
+                return ApiError(400, _describe(exc.errors()), "invalid_parameter").response()
 
         return guarded
 
@@ -75,7 +65,7 @@ def _describe(errors: Any) -> str:
 def _ctx(request: Request) -> GatewayContext:
     ctx = getattr(request.app.state, "lr", None)
     if ctx is None:
-        raise ApiError(503, "the gateway is not ready yet", "server_error", "not_ready")
+        raise ApiError(503, "the gateway is not ready yet", "not_ready")
     return ctx
 
 
@@ -84,7 +74,7 @@ async def _body(request: Request, model: type[BaseModel]) -> Any:
     try:
         return model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
-        raise ApiError(400, _describe(exc.errors()), code="invalid_body") from None
+        raise ApiError(400, _describe(exc.errors()), "invalid_body") from None
 
 
 # --- request bodies ---------------------------------------------------------------------
@@ -143,12 +133,20 @@ def _providers_view(ctx: GatewayContext) -> list[dict[str, Any]]:
     return [
         {
             "name": p.name,
-            "base_url": p.base_url,
+            "base_url": _without_userinfo(p.base_url),
             "models": list(p.models),
             "has_key": p.resolve_api_key() is not None,
         }
         for p in ctx.settings.providers
     ]
+
+
+def _without_userinfo(url: str) -> str:
+    """``https://user:secret@host/v1`` -> ``https://host/v1``: credentials never reach the UI."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _prices_view(ctx: GatewayContext) -> dict[str, Any]:
@@ -159,26 +157,34 @@ def _update(ctx: GatewayContext, change: Callable[[dict[str, Any]], None]) -> No
     try:
         ctx.update_settings(change)
     except SettingsError as exc:
-        raise ApiError(400, str(exc), code="invalid_settings") from None
+        raise ApiError(400, str(exc), "invalid_settings") from None
     except OSError as exc:
-        raise ApiError(500, f"cannot save settings: {exc}", "server_error", "save_failed") from None
+        message = f"cannot save settings: {exc}"
+        raise ApiError(500, message, "save_failed", type="server_error") from None
 
 
 async def _router_call(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
         return await run_in_threadpool(fn)
     except RouterUnavailable as exc:
-        raise ApiError(503, str(exc), "router_unavailable", "router_unavailable") from None
+        raise ApiError(503, str(exc), "router_unavailable") from None
     except RouterModelError as exc:
-        raise ApiError(409, str(exc), "router_error", "router_error") from None
+        raise ApiError(409, str(exc), "router_error", type="router_error") from None
     except NotImplementedError:
-        raise ApiError(501, "not available in this build", "server_error", "not_implemented") from None
+        message = "not available in this build"
+        raise ApiError(501, message, "not_implemented", type="server_error") from None
 
 
 def _entries_since(ctx: GatewayContext, since: datetime) -> list[dict[str, Any]]:
     log = ctx.access_log
     if log is None:
         return []
+    if not ctx.settings.access_log.enabled:
+        # Nothing goes to disk; the in-memory window of recent requests is all there is.
+        recent = reversed(log.recent(10_000))
+        return [
+            e for e in recent if (t := stats.parse_timestamp(e.get("timestamp"))) and t >= since
+        ]
     return list(log.entries_since(since))
 
 
@@ -215,11 +221,10 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
     async def router_download(request: Request) -> JSONResponse:
         ctx = _ctx(request)
         body = await _body(request, DownloadBody)
-        before = await _router_call(ctx.router.status)
-        if before.get("state") == "downloading":
-            return JSONResponse(_with_config(ctx, before), status_code=200)
         status = await _router_call(lambda: ctx.router.start_download(body.repo_id, body.revision))
-        return JSONResponse(_with_config(ctx, status), status_code=202)
+        # "started" is False when a download already runs: this answer shows that one.
+        started = status.get("started", True)
+        return JSONResponse(_with_config(ctx, status), status_code=202 if started else 200)
 
     @api.post("/router/download/cancel")
     async def router_cancel(request: Request) -> dict[str, Any]:
@@ -244,9 +249,9 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
         try:
             [prediction] = await run_in_threadpool(ctx.router.predict, [body.prompt])
         except RouterUnavailable as exc:
-            raise ApiError(503, str(exc), "router_unavailable", "router_unavailable") from None
+            raise ApiError(503, str(exc), "router_unavailable") from None
         except RouterModelError as exc:
-            raise ApiError(503, str(exc), "router_error", "router_error") from None
+            raise ApiError(503, str(exc), "router_error") from None
         return {
             "win_rate": prediction.win_rate,
             "route": route(prediction.win_rate, threshold),
@@ -279,6 +284,10 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
         ctx = _ctx(request)
         patch = (await _body(request, RouteLLMPatch)).model_dump(exclude_none=True)
         await run_in_threadpool(_update, ctx, lambda data: data["routellm"].update(patch))
+        # The idle timer sleeps until the old deadline unless told the timeout changed.
+        changed = getattr(ctx.router, "settings_changed", None)
+        if changed is not None:
+            await run_in_threadpool(changed)
         return _routellm_view(ctx)
 
     @api.put("/settings/prices")
@@ -288,9 +297,9 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
         try:
             prices = json.loads(raw or b"{}")
         except ValueError:
-            raise ApiError(400, "the body is not valid JSON", code="invalid_body") from None
+            raise ApiError(400, "the body is not valid JSON", "invalid_body") from None
         if not isinstance(prices, dict):
-            raise ApiError(400, "prices must be an object of provider/model", code="invalid_body")
+            raise ApiError(400, "prices must be an object of provider/model", "invalid_body")
 
         def change(data: dict[str, Any]) -> None:
             data["prices"] = prices
@@ -326,9 +335,9 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
         if threshold is None:
             threshold = ctx.settings.routing.threshold
         if not 0.0 <= threshold <= 1.0:
-            raise ApiError(400, "threshold must be between 0 and 1", code="invalid_parameter")
+            raise ApiError(400, "threshold must be between 0 and 1", "invalid_parameter")
         if not 0.0 < hours <= 24 * 366:
-            raise ApiError(400, "hours must be between 0 and 8784", code="invalid_parameter")
+            raise ApiError(400, "hours must be between 0 and 8784", "invalid_parameter")
         now = datetime.now(UTC)
         entries = await run_in_threadpool(_entries_since, ctx, now - timedelta(hours=hours))
         strong_chain = ctx.settings.routing.strong
@@ -352,15 +361,12 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
             raise ApiError(
                 409,
                 f"no routed requests with a win rate in the last {body.days:g} days",
-                code="no_data",
+                "no_data",
             )
-        threshold = stats.threshold_for_share(rates, body.strong_pct / 100.0)
-        return {
-            "threshold": round(threshold, 5),
-            "strong_pct": body.strong_pct,
-            "table": stats.threshold_table(rates),
-            "prompts": len(rates),
-        }
+        try:
+            return calibrate_threshold(rates, body.strong_pct).to_dict()
+        except CalibrationError as exc:
+            raise ApiError(400, str(exc), "invalid_parameter") from None
 
     return api
 

@@ -1,4 +1,4 @@
-"""Statistics over access-log entries for the dashboard (GET /api/stats, POST /api/calibrate).
+"""Statistics over access-log entries for the dashboard (GET /api/stats).
 
 Pure functions over plain dicts (SPEC "Access log entry"), so they are testable without a
 server and cheap enough to recompute on every poll of the UI.
@@ -57,32 +57,6 @@ def strong_share(win_rates: Sequence[float], threshold: float) -> float | None:
     return sum(1 for w in win_rates if w >= threshold) / len(win_rates)
 
 
-def threshold_for_share(win_rates: Sequence[float], strong_fraction: float) -> float:
-    """The threshold sending about ``strong_fraction`` of these prompts to the strong tier.
-
-    RouteLLM's calibration: the (1 - fraction) quantile of the win rates (linear
-    interpolation, as pandas' ``quantile`` does).
-    """
-    if not win_rates:
-        raise ValueError("no logged win rates to calibrate from")
-    values = sorted(win_rates)
-    q = min(max(1.0 - strong_fraction, 0.0), 1.0)
-    pos = q * (len(values) - 1)
-    low = math.floor(pos)
-    high = min(low + 1, len(values) - 1)
-    return values[low] + (values[high] - values[low]) * (pos - low)
-
-
-def threshold_table(win_rates: Sequence[float], step: float = 0.05) -> list[dict[str, float]]:
-    steps = round(1.0 / step)
-    table = []
-    for i in range(steps + 1):
-        t = round(i * step, 4)
-        share = strong_share(win_rates, t)
-        table.append({"threshold": t, "strong_share": share if share is not None else 0.0})
-    return table
-
-
 def bucket_secs_for(hours: float) -> int:
     span = hours * 3600
     return next((b for b in _BUCKET_SECS if span / b <= _MAX_BUCKETS), _BUCKET_SECS[-1])
@@ -113,8 +87,8 @@ def compute_stats(
     bucket = bucket_secs_for(hours)
     start = math.floor(since.timestamp() / bucket) * bucket
     n_buckets = math.floor(now.timestamp() / bucket) - start // bucket + 1
-    series = [
-        {"t": datetime.fromtimestamp(start + i * bucket, UTC).isoformat(), **dict.fromkeys(TIERS, 0)}
+    series: list[dict[str, Any]] = [
+        {"t": datetime.fromtimestamp(start + i * bucket, UTC).isoformat()} | dict.fromkeys(TIERS, 0)
         for i in range(n_buckets)
     ]
 

@@ -1,0 +1,1 @@
+"""Benchmarks (not tests; never run by CI): see bench/README.md."""

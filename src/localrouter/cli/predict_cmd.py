@@ -1,0 +1,177 @@
+"""`localrouter routellm predict`: win rates for prompts from the command line or a file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+
+from localrouter.cli.apps import routellm_app
+from localrouter.cli.errors import fail
+
+if TYPE_CHECKING:
+    from localrouter.routellm.convert import ProgressCallback
+    from localrouter.routellm.prediction import Prediction
+
+
+def read_prompts_file(path: Path) -> list[str]:
+    """One prompt per line, or a ``.jsonl`` file of ``{"prompt": ...}`` objects.
+    Blank lines are skipped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        fail(f"prompt file {path} does not exist")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read prompt file {path} ({exc})")
+    lines = text.splitlines()
+    if path.suffix.lower() != ".jsonl":
+        return [line for line in lines if line.strip()]
+    prompts: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            fail(f"{path} line {number} is not valid JSON")
+        if not isinstance(item, dict) or not isinstance(item.get("prompt"), str):
+            fail(f'{path} line {number} has no string "prompt" field')
+        prompts.append(item["prompt"])
+    return prompts
+
+
+def conversion_progress() -> tuple[ProgressCallback, Callable[[], None]]:
+    """A progress callback drawing a rich bar on stderr, shown only if a conversion runs,
+    and a function to close it."""
+    state: dict[str, object] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+            bar = Progress(
+                "Converting the router model to ONNX",
+                BarColumn(),
+                DownloadColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            bar.start()
+            state["bar"], state["task"] = bar, bar.add_task("convert", total=total)
+        state["bar"].update(state["task"], completed=done, total=total)  # type: ignore[attr-defined]
+
+    def close() -> None:
+        if "bar" in state:
+            state["bar"].stop()  # type: ignore[attr-defined]
+
+    return update, close
+
+
+def _print_table(
+    prompts: list[str], predictions: list[Prediction], threshold: float | None, precision: str
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from localrouter.routellm.prediction import route
+
+    table = Table(title=f"RouteLLM win rates ({precision})", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("win rate", justify="right")
+    if threshold is not None:
+        table.add_column(f"route @{threshold:g}")
+    table.add_column("tokens", justify="right")
+    table.add_column("ms", justify="right")
+    table.add_column("prompt", overflow="ellipsis", no_wrap=True, max_width=60)
+    for i, (prompt, p) in enumerate(zip(prompts, predictions, strict=True)):
+        tokens = f"{p.tokens}{' (truncated)' if p.truncated else ''}"
+        row = [str(i), f"{p.win_rate:.4f}"]
+        if threshold is not None:
+            row.append(route(p.win_rate, threshold))
+        row += [tokens, f"{p.latency_ms:.1f}", " ".join(prompt.split())]
+        table.add_row(*row)
+    Console().print(table)
+
+
+@routellm_app.command("predict")
+def predict_cmd(
+    prompts: Annotated[list[str] | None, typer.Argument(help="Prompts to classify.")] = None,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--model-dir", help="Checkpoint folder (default: settings, else the installed model)."
+        ),
+    ] = None,
+    precision: Annotated[
+        str | None, typer.Option("--precision", help="int8 or fp32 (default: settings).")
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold", help="Also print the route: strong when win_rate >= threshold."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help='Prompts file: one per line, or .jsonl of {"prompt": ...}.'),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Settings file (default: HOME/settings.yaml).")
+    ] = None,
+) -> None:
+    """Print the RouteLLM win rate (probability the strong model wins) of each prompt."""
+    from localrouter.paths import home_dir
+    from localrouter.routellm.engine import RouterEngine
+    from localrouter.routellm.service import installed_model_dir
+    from localrouter.settings import load_settings
+
+    if precision is not None and precision not in ("int8", "fp32"):
+        fail(f"--precision must be int8 or fp32, not {precision!r}")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        fail("--threshold must be between 0 and 1")
+    texts = list(prompts or [])
+    if file is not None:
+        texts += read_prompts_file(file)
+    if not texts:
+        fail("give at least one PROMPT or --file")
+    settings = load_settings(config).routellm
+    chosen: Literal["int8", "fp32"] = precision or settings.precision  # type: ignore[assignment]
+    folder = model_dir or settings.model_dir or installed_model_dir(home_dir())
+    if folder is None:
+        fail(
+            "no router model is installed; run `localrouter routellm download` or pass --model-dir"
+        )
+    update, close = conversion_progress()
+    try:
+        engine = RouterEngine.load(folder, chosen, settings.threads, progress=update)
+    finally:
+        close()
+    try:
+        predictions = engine.predict(texts)
+    finally:
+        engine.close()
+    if not as_json:
+        _print_table(texts, predictions, threshold, chosen)
+        return
+    from localrouter.routellm.prediction import route
+
+    out = sys.stdout
+    for i, p in enumerate(predictions):
+        item: dict[str, object] = {
+            "index": i,
+            "win_rate": p.win_rate,
+            "tokens": p.tokens,
+            "truncated": p.truncated,
+            "latency_ms": round(p.latency_ms, 3),
+        }
+        if threshold is not None:
+            item["route"] = route(p.win_rate, threshold)
+        out.write(json.dumps(item) + "\n")
+    out.flush()

@@ -1,0 +1,148 @@
+"""Who may call the gateway (SPEC "clients"; issue: loopback-only without keys).
+
+- With ``clients`` configured, the OpenAI and admin endpoints need ``Authorization: Bearer
+  <key>`` whose SHA-256 matches a client's ``key_sha256`` (else 401); the client's
+  ``allowed_models`` patterns (``openai/*``, ``localrouter/auto``, ``*``) limit the models.
+- With no clients configured only loopback callers are served (others 403), unless remote
+  callers were explicitly allowed (``server.allow_remote_without_keys`` or ``--allow-remote``).
+
+A pure ASGI middleware: cheap on the hot path, and it covers every route (``/api/*`` too).
+Keys are never logged or echoed; only their hashes are compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from functools import lru_cache
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from localrouter.gateway.errors import ApiError
+from localrouter.settings import ClientSettings, Settings
+
+# Paths that answer without a key even when clients are configured (still loopback-ruled).
+_PUBLIC_PATHS = frozenset({"/health", "/metrics", "/openapi.json", "/docs", "/redoc"})
+_PROTECTED_PREFIXES = ("/v1/", "/api/", "/chat/", "/completions", "/embeddings", "/models")
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """The caller of one request: a configured client, or an anonymous caller by address."""
+
+    name: str
+    allowed_models: tuple[str, ...] = ("*",)
+
+    def allows(self, model: str) -> bool:
+        return any(fnmatchcase(model, pattern) for pattern in self.allowed_models)
+
+
+@lru_cache(maxsize=256)
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "testclient"):
+        return True
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class _KeyTable:
+    """sha256 -> client, rebuilt when the settings object is replaced (never mutated)."""
+
+    def __init__(self) -> None:
+        self._source: list[ClientSettings] | None = None
+        self._table: dict[str, Client] = {}
+
+    def get(self, clients: list[ClientSettings]) -> dict[str, Client]:
+        if clients is not self._source:
+            self._table = {c.key_sha256: Client(c.name, tuple(c.allowed_models)) for c in clients}
+            self._source = clients
+        return self._table
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            return None
+    return None
+
+
+def request_client(scope: Scope) -> Client:
+    """The :class:`Client` the middleware attached to this request."""
+    state = scope.get("state") or {}
+    client = state.get("lr_client")
+    if isinstance(client, Client):
+        return client
+    peer = scope.get("client")
+    return Client(peer[0] if peer else "unknown")
+
+
+class AuthMiddleware:
+    def __init__(
+        self, app: ASGIApp, settings: Callable[[], Settings], allow_remote: Callable[[], bool]
+    ) -> None:
+        self.app = app
+        self._settings = settings
+        self._allow_remote = allow_remote
+        self._keys = _KeyTable()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            client = self._authenticate(scope)
+        except ApiError as exc:
+            await exc.response()(scope, receive, send)
+            return
+        scope.setdefault("state", {})["lr_client"] = client
+        await self.app(scope, receive, send)
+
+    def _authenticate(self, scope: Scope) -> Client:
+        settings = self._settings()
+        peer = scope.get("client")
+        host = peer[0] if peer else ""
+        anonymous = Client(host or "unknown")
+        if not settings.clients:
+            if (
+                is_loopback(host)
+                or settings.server.allow_remote_without_keys
+                or (self._allow_remote())
+            ):
+                return anonymous
+            raise ApiError(
+                403,
+                "only loopback callers are served when no client API keys are configured",
+                "forbidden",
+            )
+        path: str = scope.get("path", "")
+        if path in _PUBLIC_PATHS or not path.startswith(_PROTECTED_PREFIXES):
+            return anonymous
+        token = _bearer(scope)
+        if token is None:
+            raise ApiError(
+                401,
+                "missing API key: send Authorization: Bearer <key>",
+                "invalid_api_key",
+                headers={"www-authenticate": "Bearer"},
+            )
+        client = self._keys.get(settings.clients).get(hash_key(token))
+        if client is None:
+            raise ApiError(
+                401, "invalid API key", "invalid_api_key", headers={"www-authenticate": "Bearer"}
+            )
+        return client

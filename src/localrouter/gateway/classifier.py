@@ -1,0 +1,103 @@
+"""Classification off the event loop, micro-batched.
+
+Requests arriving together share one ``service.predict`` call: the first waiting text opens a
+window of ``max_wait`` seconds (about 2 ms); the batch goes when the window closes or when it
+holds ``max_batch`` texts. While a batch runs in the worker thread, new texts keep collecting
+and go as the next batch as soon as the worker is free, so under load batches grow by
+themselves instead of queueing one-by-one behind each other. The event loop never runs the
+model, so one slow prediction (or the first lazy load) never blocks other requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from localrouter.routellm.errors import RouterUnavailable
+from localrouter.routellm.prediction import Prediction
+
+Predict = Callable[[Sequence[str]], list[Prediction]]
+
+
+class MicroBatcher:
+    def __init__(
+        self,
+        predict: Predict,
+        *,
+        max_wait: float = 0.002,
+        max_batch: int = 32,
+        workers: int = 1,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self._predict = predict
+        self._max_wait = max_wait
+        self._max_batch = max_batch
+        self._workers = workers
+        self._on_batch = on_batch
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lr-classify")
+        self._pending: list[tuple[str, asyncio.Future[Prediction]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._running = 0
+        self.batches = 0  # how many predict calls were made (for tests and metrics)
+
+    async def classify(self, text: str) -> Prediction:
+        """The prediction for ``text``; raises RouterUnavailable when there is no usable model."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Prediction] = loop.create_future()
+        self._pending.append((text, future))
+        if len(self._pending) >= self._max_batch:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self._max_wait, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        # Busy workers: keep collecting; _done() sends what accumulated.
+        while self._pending and self._running < self._workers:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            self._running += 1
+            loop = asyncio.get_running_loop()
+            task = loop.run_in_executor(self._executor, self._predict, [t for t, _ in batch])
+            task.add_done_callback(lambda done, batch=batch: self._done(done, batch))
+            self.batches += 1
+            if self._on_batch is not None:
+                self._on_batch(len(batch))
+
+    def _done(
+        self,
+        done: asyncio.Future[list[Prediction]],
+        batch: list[tuple[str, asyncio.Future[Prediction]]],
+    ) -> None:
+        self._running -= 1
+        error: BaseException | None = None
+        results: list[Prediction] = []
+        if done.cancelled():
+            error = RouterUnavailable("router prediction was cancelled")
+        elif done.exception() is not None:
+            exc = done.exception()
+            error = (
+                exc
+                if isinstance(exc, RouterUnavailable)
+                else RouterUnavailable(f"router prediction failed: {type(exc).__name__}: {exc}")
+            )
+        else:
+            results = done.result()
+            if len(results) != len(batch):
+                error = RouterUnavailable("router returned a wrong number of predictions")
+        for index, (_, future) in enumerate(batch):
+            if future.done():  # the request went away meanwhile
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(results[index])
+        if self._pending:
+            self._flush()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

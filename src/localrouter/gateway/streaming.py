@@ -1,0 +1,80 @@
+"""SSE pass-through for ``stream: true``.
+
+Upstream bytes go to the client event by event as they arrive (never the whole answer
+buffered). Along the way the relay notes the ``usage`` of the final usage chunk, for the
+access log. The gateway asks upstreams for that chunk (``stream_options.include_usage``)
+when the client did not set ``stream_options``; in that case the usage-only chunk
+(``"choices": []``) is dropped again so the client sees exactly what it asked for.
+
+A failure after the first chunk cannot fall back any more (the client already has part of an
+answer): the stream ends with an OpenAI-style error event, ``data: {"error": {...}}``, then
+``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_EVENT_END = re.compile(rb"\r?\n\r?\n")
+DONE_EVENT = b"data: [DONE]\n\n"
+
+
+def error_event(message: str, code: str = "upstream_error") -> bytes:
+    body = {"error": {"message": message, "type": "upstream_error", "code": code}}
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+class SseRelay:
+    """Splits upstream bytes into whole SSE events; notes usage; optionally strips the
+    usage-only chunk the gateway asked for."""
+
+    def __init__(self, *, strip_usage_chunk: bool) -> None:
+        self._strip = strip_usage_chunk
+        self._buffer = b""
+        self.usage: dict[str, Any] | None = None
+        self.model: str | None = None
+        self.saw_done = False
+
+    def feed(self, data: bytes) -> bytes:
+        """Bytes to send now: the complete events in ``data`` plus what was buffered."""
+        buffer = self._buffer + data if self._buffer else data
+        end = 0
+        out: list[bytes] = []
+        for match in _EVENT_END.finditer(buffer):
+            event = buffer[end : match.end()]
+            end = match.end()
+            if self._keep(event):
+                out.append(event)
+        self._buffer = buffer[end:]
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        """What is left when the upstream closed (an event without its blank line)."""
+        rest, self._buffer = self._buffer, b""
+        if rest.strip() and self._keep(rest):
+            return rest
+        return b""
+
+    def _keep(self, event: bytes) -> bool:
+        if b"[DONE]" in event:
+            self.saw_done = True
+            return True
+        if b'"usage"' not in event:
+            return True
+        for line in event.splitlines():
+            if not line.startswith(b"data:"):
+                continue
+            try:
+                chunk = json.loads(line[5:])
+            except ValueError:
+                return True
+            if not isinstance(chunk, dict):
+                return True
+            usage = chunk.get("usage")
+            if isinstance(usage, dict):
+                self.usage = usage
+                if self._strip and not chunk.get("choices"):
+                    return False
+        return True

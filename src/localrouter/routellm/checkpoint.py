@@ -1,0 +1,324 @@
+"""Read a Hugging Face sequence-classification checkpoint folder without torch.
+
+Supports the RouteLLM router (``XLMRobertaForSequenceClassification``) and the same encoder
+under ``RobertaForSequenceClassification`` and ``BertForSequenceClassification``. Every
+dimension comes from ``config.json``; weights are read from ``model.safetensors`` through a
+memory map, so a tensor (or a slice of rows) is read only when asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from localrouter.routellm.errors import CheckpointError
+
+Layout = Literal["xlmr", "roberta", "bert"]
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+NUM_LABELS = 3  # RouteLLM: strong wins / tie / weak wins
+
+_ARCHITECTURES: dict[str, Layout] = {
+    "XLMRobertaForSequenceClassification": "xlmr",
+    "RobertaForSequenceClassification": "roberta",
+    "BertForSequenceClassification": "bert",
+}
+_MODEL_TYPES: dict[str, Layout] = {"xlm-roberta": "xlmr", "roberta": "roberta", "bert": "bert"}
+# Activations the graph builder knows: exact erf GELU, and the tanh approximation.
+ACTIVATIONS = {
+    "gelu": "gelu",
+    "gelu_new": "gelu_tanh",
+    "gelu_pytorch_tanh": "gelu_tanh",
+    "gelu_fast": "gelu_tanh",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    layout: Layout
+    architecture: str
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    vocab_size: int
+    max_positions: int
+    type_vocab_size: int
+    layer_norm_eps: float
+    pad_token_id: int
+    num_labels: int
+    activation: str  # "gelu" | "gelu_tanh"
+
+    @property
+    def position_offset(self) -> int:
+        """RoBERTa/XLM-R positions start at padding_idx + 1; BERT's at 0."""
+        return 0 if self.layout == "bert" else self.pad_token_id + 1
+
+    @property
+    def max_tokens(self) -> int:
+        """The longest input the position table allows."""
+        return self.max_positions - self.position_offset
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise CheckpointError(f"{path.name} is missing from {path.parent}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} does not hold a JSON object")
+    return data
+
+
+def read_config(model_dir: Path) -> ModelConfig:
+    """Parse and check ``config.json``; raises CheckpointError naming the problem."""
+    path = Path(model_dir) / CONFIG_FILE
+    raw = _read_json(path)
+    archs = raw.get("architectures") or []
+    arch = next((a for a in archs if a in _ARCHITECTURES), None)
+    if arch is None and archs:
+        raise CheckpointError(
+            f"{path} names architecture {archs[0]!r}; supported: {', '.join(_ARCHITECTURES)}"
+        )
+    if arch is None:
+        layout = _MODEL_TYPES.get(str(raw.get("model_type")))
+        if layout is None:
+            raise CheckpointError(f"{path} names no supported architecture or model_type")
+        arch = next(a for a, lay in _ARCHITECTURES.items() if lay == layout)
+    layout = _ARCHITECTURES[arch]
+
+    def number(key: str, kind: type = int, default: object = None) -> int:
+        value = raw.get(key, default)
+        if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+            raise CheckpointError(f"{path} lacks a numeric {key!r}")
+        return kind(value)
+
+    num_labels = len(raw["id2label"]) if isinstance(raw.get("id2label"), dict) else None
+    num_labels = int(raw.get("num_labels", num_labels or 2))
+    if num_labels != NUM_LABELS:
+        raise CheckpointError(
+            f"{path} declares {num_labels} labels; a RouteLLM router needs {NUM_LABELS}"
+        )
+    act = str(raw.get("hidden_act", "gelu"))
+    if act not in ACTIVATIONS:
+        raise CheckpointError(f"{path} uses activation {act!r}, which is not supported")
+    if raw.get("position_embedding_type", "absolute") != "absolute":
+        raise CheckpointError(f"{path} uses non-absolute position embeddings")
+    cfg = ModelConfig(
+        layout=layout,
+        architecture=arch,
+        hidden_size=number("hidden_size"),
+        num_layers=number("num_hidden_layers"),
+        num_heads=number("num_attention_heads"),
+        intermediate_size=number("intermediate_size"),
+        vocab_size=number("vocab_size"),
+        max_positions=number("max_position_embeddings"),
+        type_vocab_size=number("type_vocab_size", int, 2 if layout == "bert" else 1),
+        layer_norm_eps=number("layer_norm_eps", float, 1e-12 if layout == "bert" else 1e-5),
+        pad_token_id=number("pad_token_id", int, 0 if layout == "bert" else 1),
+        num_labels=num_labels,
+        activation=ACTIVATIONS[act],
+    )
+    if cfg.hidden_size % cfg.num_heads:
+        raise CheckpointError(f"{path}: hidden_size is not a multiple of num_attention_heads")
+    return cfg
+
+
+_DTYPES = {
+    "F32": np.float32,
+    "F16": np.float16,
+    "BF16": np.uint16,
+    "F64": np.float64,
+    "I64": np.int64,
+    "I32": np.int32,
+    "I8": np.int8,
+    "U8": np.uint8,
+    "BOOL": np.bool_,
+}
+
+
+class SafeTensors:
+    """A read-only, memory-mapped view of a ``.safetensors`` file (format: 8-byte header
+    length, JSON header, raw little-endian data). Validates offsets against the file size,
+    so a truncated download is reported instead of read as garbage."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise CheckpointError(f"{self.path.name} is missing from {self.path.parent}")
+        size = self.path.stat().st_size
+        with self.path.open("rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise CheckpointError(f"{self.path} is truncated (no safetensors header)")
+            (n,) = struct.unpack("<Q", head)
+            if n > min(size - 8, 100 * 1024 * 1024):
+                raise CheckpointError(f"{self.path} is corrupt or truncated (bad header size)")
+            try:
+                header = json.loads(fh.read(n))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise CheckpointError(f"{self.path} is corrupt (unreadable header)") from None
+            if size == 0:
+                raise CheckpointError(f"{self.path} is empty")
+            self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        if not isinstance(header, dict):
+            raise CheckpointError(f"{self.path} is corrupt (header is not an object)")
+        header.pop("__metadata__", None)
+        self._base = 8 + n
+        self._entries: dict[str, tuple[str, tuple[int, ...], int, int]] = {}
+        for name, info in header.items():
+            try:
+                dtype, shape, (start, end) = (
+                    info["dtype"],
+                    tuple(info["shape"]),
+                    info["data_offsets"],
+                )
+            except (KeyError, TypeError, ValueError):
+                raise CheckpointError(f"{self.path} is corrupt (entry {name!r})") from None
+            if dtype not in _DTYPES:
+                raise CheckpointError(f"{self.path}: tensor {name!r} has unsupported dtype {dtype}")
+            if self._base + end > size or start > end:
+                raise CheckpointError(
+                    f"{self.path} is truncated (tensor {name!r} lies past the end of the file)"
+                )
+            width = np.dtype(_DTYPES[dtype]).itemsize
+            if (end - start) != width * int(np.prod(shape, dtype=np.int64)):
+                raise CheckpointError(f"{self.path} is corrupt (tensor {name!r} has a bad size)")
+            self._entries[name] = (dtype, shape, start, end)
+
+    def keys(self) -> list[str]:
+        return list(self._entries)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self._entries[name][1]
+
+    def raw(self, name: str) -> np.ndarray:
+        """The stored array as a zero-copy view on the map (stored dtype; BF16 as uint16)."""
+        dtype, shape, start, end = self._entries[name]
+        return np.frombuffer(
+            self._mm,
+            dtype=_DTYPES[dtype],
+            count=(end - start) // np.dtype(_DTYPES[dtype]).itemsize,
+            offset=self._base + start,
+        ).reshape(shape)
+
+    def float32(self, name: str, rows: slice | None = None) -> np.ndarray:
+        """The tensor (or a slice of its first axis) as a new float32 array."""
+        dtype = self._entries[name][0]
+        arr = self.raw(name)
+        if rows is not None:
+            arr = arr[rows]
+        if dtype == "BF16":  # bfloat16 is the top half of a float32
+            return (arr.astype(np.uint32) << 16).view(np.float32)
+        return np.array(arr, dtype=np.float32)
+
+    def close(self) -> None:
+        self._mm.close()
+
+
+_PREFIXES = ("roberta.", "xlm_roberta.", "bert.", "")
+
+
+class Checkpoint:
+    """Config + weights of one checkpoint folder, with tensors addressed by role."""
+
+    def __init__(self, model_dir: Path) -> None:
+        self.model_dir = Path(model_dir)
+        if not self.model_dir.is_dir():
+            raise CheckpointError(f"checkpoint folder {self.model_dir} does not exist")
+        self.config = read_config(self.model_dir)
+        self.weights = SafeTensors(self.model_dir / WEIGHTS_FILE)
+        self.prefix = next(
+            (p for p in _PREFIXES if f"{p}embeddings.word_embeddings.weight" in self.weights), None
+        )
+        if self.prefix is None:
+            self.weights.close()
+            raise CheckpointError(
+                f"{self.weights.path} has no embeddings.word_embeddings.weight tensor"
+            )
+        try:
+            self._check_shapes()
+        except CheckpointError:
+            self.weights.close()
+            raise
+
+    def name(self, role: str) -> str:
+        """Stored tensor name of an encoder tensor ('embeddings...', 'encoder...', 'pooler...')
+        or of a head tensor ('classifier...')."""
+        return role if role.startswith("classifier") else self.prefix + role
+
+    def head_names(self) -> tuple[str, str]:
+        """(dense, output projection) prefixes of the classification head."""
+        if self.config.layout == "bert":
+            return self.name("pooler.dense"), "classifier"
+        return "classifier.dense", "classifier.out_proj"
+
+    def tensor(self, role: str, rows: slice | None = None) -> np.ndarray:
+        return self.weights.float32(self.name(role), rows)
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        c = self.config
+        h, i = c.hidden_size, c.intermediate_size
+        shapes: dict[str, tuple[int, ...]] = {
+            self.name("embeddings.word_embeddings.weight"): (c.vocab_size, h),
+            self.name("embeddings.position_embeddings.weight"): (c.max_positions, h),
+            self.name("embeddings.token_type_embeddings.weight"): (c.type_vocab_size, h),
+            self.name("embeddings.LayerNorm.weight"): (h,),
+            self.name("embeddings.LayerNorm.bias"): (h,),
+        }
+        for n in range(c.num_layers):
+            p = self.name(f"encoder.layer.{n}.")
+            for sub in (
+                "attention.self.query",
+                "attention.self.key",
+                "attention.self.value",
+                "attention.output.dense",
+            ):
+                shapes[f"{p}{sub}.weight"] = (h, h)
+                shapes[f"{p}{sub}.bias"] = (h,)
+            shapes[f"{p}intermediate.dense.weight"] = (i, h)
+            shapes[f"{p}intermediate.dense.bias"] = (i,)
+            shapes[f"{p}output.dense.weight"] = (h, i)
+            shapes[f"{p}output.dense.bias"] = (h,)
+            for ln in ("attention.output.LayerNorm", "output.LayerNorm"):
+                shapes[f"{p}{ln}.weight"] = (h,)
+                shapes[f"{p}{ln}.bias"] = (h,)
+        dense, out = self.head_names()
+        shapes[f"{dense}.weight"] = (h, h)
+        shapes[f"{dense}.bias"] = (h,)
+        shapes[f"{out}.weight"] = (c.num_labels, h)
+        shapes[f"{out}.bias"] = (c.num_labels,)
+        return shapes
+
+    def _check_shapes(self) -> None:
+        for name, shape in self.expected_shapes().items():
+            if name not in self.weights:
+                raise CheckpointError(
+                    f"{self.weights.path.name} lacks tensor {name!r} expected for "
+                    f"{self.config.architecture}"
+                )
+            if self.weights.shape(name) != shape:
+                raise CheckpointError(
+                    f"{self.weights.path.name}: tensor {name!r} has shape "
+                    f"{list(self.weights.shape(name))}, config.json implies {list(shape)}"
+                )
+
+    def close(self) -> None:
+        self.weights.close()
+
+    def __enter__(self) -> Checkpoint:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,353 @@
+"""safetensors -> ONNX graph of the router, built with the ``onnx`` helper API (no torch).
+
+The graph uses ONNX Runtime's fused transformer kernels (com.microsoft Attention/QAttention,
+SkipLayerNormalization, BiasGelu/FastGelu, DynamicQuantizeMatMul). Weights are streamed
+tensor by tensor from the memory-mapped checkpoint into an external data file (page-aligned
+so ONNX Runtime can map it), so conversion never holds more than one tensor in memory.
+
+Graph inputs (computed by the engine): ``input_ids`` int64 [B, S], ``position_ids`` int64
+[B, S] (RoBERTa's padding-aware positions or BERT's 0..n-1), ``attention_mask`` int32
+[B, S]. Output: ``logits`` float32 [B, num_labels].
+
+int8: the word-embedding table is int8 with a per-row scale (Gather, then dequantize only the
+gathered rows); every encoder matmul has int8 weights with per-column scales; the tiny
+classification head stays float32.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from localrouter.routellm.checkpoint import Checkpoint
+from localrouter.routellm.quantize import quantize_columns, quantize_rows
+
+Precision = Literal["fp32", "int8"]
+ProgressCallback = Callable[[int, int], None]  # (bytes of weights done, total)
+
+# Bump when the produced graph changes: runtime files are rebuilt on mismatch.
+CONVERTER_VERSION = "1"
+OPSET = 17
+_ALIGN = 4096  # page-aligned external data: ONNX Runtime can memory-map it
+_INLINE_BYTES = 1024
+_EMBED_CHUNK_ROWS = 16384
+
+
+class _ExternalData:
+    """Appends raw tensor bytes to one file and returns TensorProtos pointing into it."""
+
+    def __init__(self, fh: BinaryIO, location: str) -> None:
+        self._fh = fh
+        self._location = location
+        self._offset = 0
+
+    def _begin(self, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> TensorProto:
+        pad = (-self._offset) % _ALIGN
+        if pad:
+            self._fh.write(b"\0" * pad)
+            self._offset += pad
+        t = TensorProto()
+        t.name = name
+        t.data_type = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+        t.dims.extend(shape)
+        t.data_location = TensorProto.EXTERNAL
+        return t
+
+    def _end(self, t: TensorProto, start: int) -> TensorProto:
+        for key, value in (
+            ("location", self._location),
+            ("offset", str(start)),
+            ("length", str(self._offset - start)),
+        ):
+            entry = t.external_data.add()
+            entry.key, entry.value = key, value
+        return t
+
+    def add(self, name: str, array: np.ndarray) -> TensorProto:
+        array = np.asarray(array)
+        if not array.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
+            array = array.copy(order="C")
+        if array.nbytes < _INLINE_BYTES:
+            return numpy_helper.from_array(array, name)
+        t = self._begin(name, array.dtype, array.shape)
+        start = self._offset
+        self._fh.write(memoryview(array).cast("B"))
+        self._offset += array.nbytes
+        return self._end(t, start)
+
+    def add_chunks(
+        self, name: str, dtype: np.dtype, shape: tuple[int, ...], chunks: Iterator[np.ndarray]
+    ) -> TensorProto:
+        """A large tensor written piece by piece (rows in order)."""
+        t = self._begin(name, dtype, shape)
+        start = self._offset
+        for chunk in chunks:
+            chunk = np.ascontiguousarray(chunk, dtype=dtype)
+            self._fh.write(memoryview(chunk).cast("B"))
+            self._offset += chunk.nbytes
+        expected = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        if self._offset - start != expected:
+            raise ValueError(f"tensor {name} wrote {self._offset - start} of {expected} bytes")
+        return self._end(t, start)
+
+
+class _GraphBuilder:
+    def __init__(
+        self,
+        ckpt: Checkpoint,
+        precision: Precision,
+        data: _ExternalData,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.ckpt = ckpt
+        self.cfg = ckpt.config
+        self.precision = precision
+        self.data = data
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[TensorProto] = []
+        self._progress = progress
+        self._total = sum(int(np.prod(s)) * 4 for s in ckpt.expected_shapes().values())
+        self._done = 0
+        self._counter = 0
+
+    # -- bookkeeping -------------------------------------------------------------------
+    def _advance(self, n_floats: int) -> None:
+        self._done += n_floats * 4
+        if self._progress is not None:
+            self._progress(min(self._done, self._total), self._total)
+
+    def weight(self, name: str, array: np.ndarray) -> str:
+        self.inits.append(self.data.add(name, array))
+        return name
+
+    def node(
+        self, op: str, inputs: list[str], n_out: int = 1, domain: str = "", **attrs: object
+    ) -> list[str]:
+        self._counter += 1
+        base = f"{op}_{self._counter}"
+        outs = [f"{base}_out{i}" for i in range(n_out)]
+        self.nodes.append(helper.make_node(op, inputs, outs, name=base, domain=domain, **attrs))
+        return outs
+
+    def src(self, role: str) -> np.ndarray:
+        arr = self.ckpt.tensor(role)
+        self._advance(arr.size)
+        return arr
+
+    def head_src(self, name: str) -> np.ndarray:
+        arr = self.ckpt.weights.float32(name)
+        self._advance(arr.size)
+        return arr
+
+    # -- pieces ------------------------------------------------------------------------
+    def linear(self, x: str, name: str, w_t: np.ndarray, bias_name: str | None) -> str:
+        """x @ w_t (+ bias): float MatMul, or int8 DynamicQuantizeMatMul."""
+        if self.precision == "int8":
+            q, scale = quantize_columns(w_t)
+            inputs = [x, self.weight(f"{name}.wq", q), self.weight(f"{name}.ws", scale), ""]
+            if bias_name:
+                inputs.append(bias_name)
+            else:
+                inputs = inputs[:3]
+            return self.node("DynamicQuantizeMatMul", inputs, domain="com.microsoft")[0]
+        y = self.node("MatMul", [x, self.weight(f"{name}.w", w_t)])[0]
+        return self.node("Add", [y, bias_name])[0] if bias_name else y
+
+    def embeddings(self) -> str:
+        cfg = self.cfg
+        word_role = "embeddings.word_embeddings.weight"
+        rows = cfg.vocab_size
+        if self.precision == "int8":
+            scales: list[np.ndarray] = []
+
+            def qchunks() -> Iterator[np.ndarray]:
+                for start in range(0, rows, _EMBED_CHUNK_ROWS):
+                    block = self.ckpt.tensor(word_role, slice(start, start + _EMBED_CHUNK_ROWS))
+                    q, s = quantize_rows(block)
+                    scales.append(s)
+                    self._advance(block.size)
+                    yield q
+
+            self.inits.append(
+                self.data.add_chunks(
+                    "word_embeddings.q", np.dtype(np.int8), (rows, cfg.hidden_size), qchunks()
+                )
+            )
+            scale = self.weight("word_embeddings.scale", np.concatenate(scales).reshape(rows, 1))
+            gq = self.node("Gather", ["word_embeddings.q", "input_ids"])[0]
+            gf = self.node("Cast", [gq], to=TensorProto.FLOAT)[0]
+            gs = self.node("Gather", [scale, "input_ids"])[0]
+            word = self.node("Mul", [gf, gs])[0]
+        else:
+
+            def fchunks() -> Iterator[np.ndarray]:
+                for start in range(0, rows, _EMBED_CHUNK_ROWS):
+                    block = self.ckpt.tensor(word_role, slice(start, start + _EMBED_CHUNK_ROWS))
+                    self._advance(block.size)
+                    yield block
+
+            self.inits.append(
+                self.data.add_chunks(
+                    "word_embeddings", np.dtype(np.float32), (rows, cfg.hidden_size), fchunks()
+                )
+            )
+            word = self.node("Gather", ["word_embeddings", "input_ids"])[0]
+        # Token types are all 0 for a single sequence: fold that row into the positions.
+        pos_table = self.src("embeddings.position_embeddings.weight")
+        pos_table = pos_table + self.src("embeddings.token_type_embeddings.weight")[0]
+        pos = self.node("Gather", [self.weight("position_embeddings", pos_table), "position_ids"])[
+            0
+        ]
+        gamma = self.weight("embeddings.ln.g", self.src("embeddings.LayerNorm.weight"))
+        beta = self.weight("embeddings.ln.b", self.src("embeddings.LayerNorm.bias"))
+        return self.node(
+            "SkipLayerNormalization",
+            [word, pos, gamma, beta],
+            n_out=1,
+            domain="com.microsoft",
+            epsilon=cfg.layer_norm_eps,
+        )[0]
+
+    def attention(self, x: str, i: int) -> str:
+        cfg = self.cfg
+        p = f"encoder.layer.{i}.attention.self."
+        w = np.concatenate(
+            [self.src(f"{p}{n}.weight").T for n in ("query", "key", "value")], axis=1
+        )
+        b = np.concatenate([self.src(f"{p}{n}.bias") for n in ("query", "key", "value")])
+        bias = self.weight(f"l{i}.qkv.b", b)
+        if self.precision == "int8":
+            q, scale = quantize_columns(w)
+            xq, xs, xz = self.node("DynamicQuantizeLinear", [x], n_out=3)
+            return self.node(
+                "QAttention",
+                [
+                    xq,
+                    self.weight(f"l{i}.qkv.wq", q),
+                    bias,
+                    xs,
+                    self.weight(f"l{i}.qkv.ws", scale),
+                    "attention_mask",
+                    xz,
+                ],
+                domain="com.microsoft",
+                num_heads=cfg.num_heads,
+            )[0]
+        return self.node(
+            "Attention",
+            [x, self.weight(f"l{i}.qkv.w", w), bias, "attention_mask"],
+            domain="com.microsoft",
+            num_heads=cfg.num_heads,
+        )[0]
+
+    def layer(self, x: str, i: int) -> str:
+        cfg = self.cfg
+        p = f"encoder.layer.{i}."
+        attn = self.attention(x, i)
+        o_bias = self.weight(f"l{i}.ao.b", self.src(f"{p}attention.output.dense.bias"))
+        o = self.linear(attn, f"l{i}.ao", self.src(f"{p}attention.output.dense.weight").T, None)
+        x1 = self.node(
+            "SkipLayerNormalization",
+            [
+                o,
+                x,
+                self.weight(f"l{i}.ln1.g", self.src(f"{p}attention.output.LayerNorm.weight")),
+                self.weight(f"l{i}.ln1.b", self.src(f"{p}attention.output.LayerNorm.bias")),
+                o_bias,
+            ],
+            domain="com.microsoft",
+            epsilon=cfg.layer_norm_eps,
+        )[0]
+        i_bias = self.weight(f"l{i}.ffn1.b", self.src(f"{p}intermediate.dense.bias"))
+        h = self.linear(x1, f"l{i}.ffn1", self.src(f"{p}intermediate.dense.weight").T, None)
+        gelu = "BiasGelu" if cfg.activation == "gelu" else "FastGelu"
+        h = self.node(gelu, [h, i_bias], domain="com.microsoft")[0]
+        f_bias = self.weight(f"l{i}.ffn2.b", self.src(f"{p}output.dense.bias"))
+        f = self.linear(h, f"l{i}.ffn2", self.src(f"{p}output.dense.weight").T, None)
+        return self.node(
+            "SkipLayerNormalization",
+            [
+                f,
+                x1,
+                self.weight(f"l{i}.ln2.g", self.src(f"{p}output.LayerNorm.weight")),
+                self.weight(f"l{i}.ln2.b", self.src(f"{p}output.LayerNorm.bias")),
+                f_bias,
+            ],
+            domain="com.microsoft",
+            epsilon=cfg.layer_norm_eps,
+        )[0]
+
+    def head(self, x: str) -> str:
+        """First token -> dense + tanh -> projection to labels (BERT: pooler + classifier;
+        RoBERTa/XLM-R: classifier.dense + classifier.out_proj). Kept in float32."""
+        dense, out = self.ckpt.head_names()
+        first = self.node("Gather", [x, self.weight("zero", np.array(0, dtype=np.int64))], axis=1)[
+            0
+        ]
+        h = self.node(
+            "MatMul", [first, self.weight("head.dense.w", self.head_src(f"{dense}.weight").T)]
+        )[0]
+        h = self.node("Add", [h, self.weight("head.dense.b", self.head_src(f"{dense}.bias"))])[0]
+        h = self.node("Tanh", [h])[0]
+        y = self.node("MatMul", [h, self.weight("head.out.w", self.head_src(f"{out}.weight").T)])[0]
+        return self.node("Add", [y, self.weight("head.out.b", self.head_src(f"{out}.bias"))])[0]
+
+    def build(self) -> onnx.ModelProto:
+        x = self.embeddings()
+        for i in range(self.cfg.num_layers):
+            x = self.layer(x, i)
+        logits = self.head(x)
+        self.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="output"))
+        graph = helper.make_graph(
+            self.nodes,
+            f"router_{self.cfg.layout}_{self.precision}",
+            [
+                helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+                helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch", "seq"]),
+                helper.make_tensor_value_info(
+                    "attention_mask", TensorProto.INT32, ["batch", "seq"]
+                ),
+            ],
+            [
+                helper.make_tensor_value_info(
+                    "logits", TensorProto.FLOAT, ["batch", self.cfg.num_labels]
+                )
+            ],
+            initializer=self.inits,
+        )
+        model = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("com.microsoft", 1)],
+            producer_name="localrouter",
+            producer_version=CONVERTER_VERSION,
+        )
+        model.ir_version = 8
+        return model
+
+
+def write_onnx(
+    ckpt: Checkpoint,
+    precision: Precision,
+    onnx_path: Path,
+    data_path: Path,
+    data_location: str,
+    progress: ProgressCallback | None = None,
+) -> None:
+    """Write the graph to ``onnx_path`` and its weights to ``data_path``; the graph refers to
+    the weights by ``data_location`` (the data file's final name, beside the graph). Both
+    files are flushed to disk before returning; callers rename them into place."""
+    with data_path.open("wb") as fh:
+        builder = _GraphBuilder(ckpt, precision, _ExternalData(fh, data_location), progress)
+        model = builder.build()
+        fh.flush()
+        os.fsync(fh.fileno())
+    with onnx_path.open("wb") as fh:
+        fh.write(model.SerializeToString())
+        fh.flush()
+        os.fsync(fh.fileno())

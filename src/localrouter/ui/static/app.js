@@ -1,0 +1,991 @@
+// LocalRouter dashboard: plain JavaScript, no framework, no build step, no network beyond
+// this gateway's /api. All data is inserted with textContent, never as HTML.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const BUSY_STATES = new Set(["downloading", "loading"]);
+  // Steps of an install after the bytes (the service's "phase"); downloading needs no label.
+  const PHASES = {
+    resolving: "Looking up the model",
+    verifying: "Verifying",
+    converting: "Converting for ONNX Runtime",
+    installing: "Installing",
+  };
+
+  const state = {
+    key: sessionStorage.getItem("localrouter-key") || "",
+    settings: null, // GET /api/settings
+    status: null, // GET /api/router/status
+    models: null, // GET /api/models (null until the first answer)
+    stats: null, // GET /api/stats
+    lastTry: null, // POST /api/router/predict answer
+    savedThreshold: null,
+    downloadSeen: false, // a download was running when we last looked
+    cancelling: false, // cancel asked, the download has not stopped yet
+    extraPriceModels: new Set(),
+  };
+
+  // --- API access and error display ------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(message, status, code) {
+      super(message);
+      this.status = status;
+      this.code = code || null;
+    }
+  }
+
+  async function api(method, path, body) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (state.key) headers.Authorization = `Bearer ${state.key}`;
+    let response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers,
+        cache: "no-store",
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      setConnection(false);
+      throw new ApiError("cannot reach the gateway; is `localrouter serve` running?", 0, "network");
+    }
+    setConnection(true);
+    clearError("network");
+    if (response.ok) clearError("auth");
+    const text = await response.text();
+    let data = null;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+    }
+    if (!response.ok) {
+      const error = data && data.error;
+      let message = (error && error.message) || `the gateway answered HTTP ${response.status}`;
+      if (!error && data && typeof data.detail === "string") message = data.detail;
+      if (response.status === 401 || response.status === 403) showAuth();
+      throw new ApiError(message, response.status, error && error.code);
+    }
+    return data;
+  }
+
+  const alerts = new Map(); // key -> element, so a repeating failure shows once
+
+  function showError(key, what, err) {
+    if (err && err.code === "network") {
+      // One message for a lost connection, however many polls fail because of it.
+      key = "network";
+      what = "Connection lost";
+    } else if (err && (err.status === 401 || err.status === 403)) {
+      key = "auth";
+      what = "Access refused";
+    }
+    const message = `${what}: ${err && err.message ? err.message : err}`;
+    let box = alerts.get(key);
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "alert";
+      box.dataset.key = key;
+      const p = document.createElement("p");
+      const dismiss = document.createElement("button");
+      dismiss.type = "button";
+      dismiss.textContent = "Dismiss";
+      dismiss.setAttribute("aria-label", "Dismiss this message");
+      dismiss.addEventListener("click", () => clearError(key));
+      box.append(p, dismiss);
+      $("alerts").append(box);
+      alerts.set(key, box);
+    }
+    const p = box.querySelector("p");
+    if (p.textContent !== message) p.textContent = message;
+  }
+
+  function clearError(key) {
+    const box = alerts.get(key);
+    if (box) {
+      box.remove();
+      alerts.delete(key);
+    }
+  }
+
+  let noticeTimer = 0;
+  function notify(message) {
+    const el = $("notice");
+    el.textContent = message;
+    el.classList.add("show");
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => el.classList.remove("show"), 2500);
+  }
+
+  function setConnection(ok) {
+    const el = $("connection");
+    el.dataset.ok = String(ok);
+    el.textContent = ok ? `Connected to ${location.host}` : "Gateway unreachable";
+  }
+
+  function showAuth() {
+    $("auth-form").hidden = false;
+  }
+
+  // Runs an action a user started: disables its button, reports failure, returns the result.
+  async function act(key, what, button, fn) {
+    if (button) button.disabled = true;
+    try {
+      const result = await fn();
+      clearError(key);
+      return result;
+    } catch (err) {
+      showError(key, what, err);
+      return undefined;
+    } finally {
+      if (button) button.disabled = false;
+      if (key.startsWith("router")) renderButtons();
+    }
+  }
+
+  // --- formatting ------------------------------------------------------------------------
+
+  function fmtBytes(n) {
+    if (n == null) return "?";
+    const units = ["B", "kB", "MB", "GB", "TB"];
+    let i = 0;
+    let v = n;
+    while (v >= 1000 && i < units.length - 1) {
+      v /= 1000;
+      i += 1;
+    }
+    return `${v.toFixed(i === 0 ? 0 : v < 10 ? 2 : 1)} ${units[i]}`;
+  }
+
+  function fmtDuration(secs) {
+    if (secs == null || !isFinite(secs)) return "?";
+    const s = Math.max(0, Math.round(secs));
+    if (s < 60) return `${s} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+    return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
+  }
+
+  function fmtAgo(secs) {
+    if (secs == null) return "never";
+    return secs < 1 ? "just now" : `${fmtDuration(secs)} ago`;
+  }
+
+  function fmtMs(ms) {
+    if (ms == null) return "—";
+    return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
+  }
+
+  function fmtUsd(v) {
+    if (v == null) return "?";
+    const abs = Math.abs(v);
+    if (abs === 0) return "$0";
+    if (abs < 1e-6) return v > 0 ? "< $0.000001" : "> -$0.000001";
+    if (abs >= 0.01) return `$${v.toFixed(abs >= 100 ? 0 : 2)}`;
+    // Tiny amounts (a few test requests) keep two significant digits rather than "$0.00".
+    return `$${v.toFixed(Math.min(10, 1 - Math.floor(Math.log10(abs))))}`;
+  }
+
+  const pct = (x) => `${Math.round(x * 100)}%`;
+
+  function modelRef(entry) {
+    if (!entry.model) return null;
+    if (entry.provider && !String(entry.model).startsWith(`${entry.provider}/`)) {
+      return `${entry.provider}/${entry.model}`;
+    }
+    return String(entry.model);
+  }
+
+  function fmtTime(ts) {
+    const d = new Date(typeof ts === "number" ? ts * 1000 : ts);
+    if (isNaN(d)) return String(ts ?? "—");
+    const sameDay = d.toDateString() === new Date().toDateString();
+    const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    return sameDay ? time : `${d.toLocaleDateString([], { month: "short", day: "numeric" })} ${time}`;
+  }
+
+  // --- router model card ------------------------------------------------------------------
+
+  function renderStatus(s) {
+    const wasDownloading = state.downloadSeen;
+    state.status = s;
+    $("router-card").inert = false;
+    const badge = $("router-state");
+    badge.textContent = s.state.replace(/_/g, " ");
+    badge.dataset.state = s.state;
+    $("router-model").textContent = s.repo_id || "—";
+    const commit = s.commit ? ` (${String(s.commit).slice(0, 10)})` : "";
+    $("router-revision").textContent = `${s.revision || "—"}${commit}`;
+    $("router-precision").textContent = s.precision || "—";
+    let memory = "not loaded";
+    if (s.memory_usage_mb != null) memory = `${Number(s.memory_usage_mb).toFixed(0)} MB`;
+    else if (s.state === "ready") memory = "not measured";
+    $("router-memory").textContent = memory;
+    $("router-last-used").textContent = fmtAgo(s.last_used_secs_ago);
+    $("router-dir").textContent = s.model_dir || "—";
+
+    const errorEl = $("router-error");
+    errorEl.hidden = !s.error;
+    errorEl.textContent = s.error ? `Error: ${s.error}` : "";
+
+    const box = $("download-progress");
+    const bar = $("download-bar");
+    if (s.state === "downloading") {
+      state.downloadSeen = true;
+      box.hidden = false;
+      const total = s.total_bytes || 0;
+      const done = s.downloaded_bytes || 0;
+      const percent = total ? Math.min(100, (done / total) * 100) : 0;
+      bar.value = percent;
+      bar.removeAttribute("data-complete");
+      $("download-percent").textContent = `${Math.floor(percent)}%`;
+      const parts = [`${fmtBytes(done)} of ${total ? fmtBytes(total) : "?"}`];
+      if (s.bytes_per_sec != null) parts.push(`${fmtBytes(s.bytes_per_sec)}/s`);
+      if (s.eta_secs != null) parts.push(`about ${fmtDuration(s.eta_secs)} left`);
+      if (s.current_file) parts.push(s.current_file);
+      const phase = PHASES[s.phase];
+      if (phase) {
+        const step = s.phase_progress != null ? ` ${Math.floor(s.phase_progress * 100)}%` : "";
+        parts.unshift(`${phase}${step}`);
+      }
+      $("download-text").textContent = parts.join(" · ");
+    } else if (wasDownloading) {
+      state.downloadSeen = false;
+      if (s.state === "downloaded" || s.state === "ready" || s.state === "loading") {
+        // Finished between two polls: show the bar full so the end is visible.
+        bar.value = 100;
+        bar.dataset.complete = "true";
+        $("download-percent").textContent = "100%";
+        $("download-text").textContent = "Download complete; the router model is installed.";
+      } else {
+        box.hidden = true;
+      }
+    } else if (s.state === "not_downloaded" || s.state === "failed") {
+      box.hidden = true;
+    }
+
+    const idle = $("idle-timeout");
+    if (document.activeElement !== idle && s.idle_timeout_secs != null) {
+      setIdleValue(s.idle_timeout_secs);
+    }
+    renderButtons();
+  }
+
+  function renderButtons() {
+    const s = state.status;
+    const st = s ? s.state : "";
+    // A model_dir set in settings.yaml is the user's own folder: nothing to delete there.
+    const installed = Boolean(s && (s.installed ?? s.model_dir) && !s.configured_model_dir);
+    $("btn-download").disabled = !(st === "not_downloaded" || st === "failed");
+    if (st !== "downloading") state.cancelling = false;
+    // A stalled download notices the cancel only at its next byte or read timeout.
+    $("btn-cancel").disabled = st !== "downloading" || state.cancelling;
+    $("btn-cancel").textContent = state.cancelling ? "Cancelling…" : "Cancel";
+    $("btn-unload").disabled = st !== "ready";
+    $("btn-delete").disabled = !installed || BUSY_STATES.has(st);
+  }
+
+  function setIdleValue(secs) {
+    const select = $("idle-timeout");
+    const value = String(secs);
+    if (![...select.options].some((o) => o.value === value)) {
+      const option = document.createElement("option");
+      option.value = value;
+      option.textContent = `${fmtDuration(secs)} (from settings.yaml)`;
+      select.append(option);
+    }
+    select.value = value;
+  }
+
+  async function refreshStatus() {
+    try {
+      renderStatus(await api("GET", "/api/router/status"));
+      clearError("poll-status");
+    } catch (err) {
+      showError("poll-status", "Could not read the router status", err);
+    }
+  }
+
+  $("btn-download").addEventListener("click", async (event) => {
+    const status = await act("router-download", "Could not start the download", event.target, () =>
+      api("POST", "/api/router/download", {}),
+    );
+    if (status) {
+      renderStatus(status);
+      notify("Download started");
+      schedule("status", 300);
+    }
+  });
+
+  $("btn-cancel").addEventListener("click", async (event) => {
+    const status = await act("router-cancel", "Could not cancel the download", event.target, () =>
+      api("POST", "/api/router/download/cancel"),
+    );
+    if (status) {
+      state.cancelling = status.state === "downloading";
+      if (!state.cancelling) {
+        state.downloadSeen = false;
+        $("download-progress").hidden = true;
+      }
+      renderStatus(status);
+      notify(state.cancelling ? "Cancelling the download…" : "Download cancelled");
+    }
+  });
+
+  $("btn-unload").addEventListener("click", async (event) => {
+    const status = await act("router-unload", "Could not unload the router model", event.target, () =>
+      api("POST", "/api/router/unload"),
+    );
+    if (status) {
+      renderStatus(status);
+      notify("Router model unloaded from memory");
+    }
+  });
+
+  $("btn-delete").addEventListener("click", () => $("confirm-delete").showModal());
+  $("confirm-delete").addEventListener("close", async () => {
+    if ($("confirm-delete").returnValue !== "delete") return;
+    const status = await act("router-delete", "Could not delete the router model", $("btn-delete"), () =>
+      api("DELETE", "/api/router"),
+    );
+    if (status) {
+      state.downloadSeen = false;
+      $("download-progress").hidden = true;
+      renderStatus(status);
+      notify("Router model deleted");
+    }
+  });
+
+  $("idle-timeout").addEventListener("change", async (event) => {
+    const secs = Number(event.target.value);
+    const result = await act("idle", "Could not save the idle timeout", null, () =>
+      api("PATCH", "/api/settings/routellm", { idle_timeout_secs: secs }),
+    );
+    if (result) {
+      notify(secs ? `The router unloads after ${fmtDuration(secs)} idle` : "The router stays loaded");
+      if (state.settings) state.settings.routellm = result;
+    } else if (state.settings) {
+      setIdleValue(state.settings.routellm.idle_timeout_secs);
+    }
+  });
+
+  // --- routing settings -------------------------------------------------------------------
+
+  function renderRouting() {
+    const r = state.settings.routing;
+    $("routing-card").inert = false;
+    $("routing-enabled").checked = r.enabled;
+    $("cross-tier").checked = r.cross_tier_fallback;
+    state.savedThreshold = r.threshold;
+    if (document.activeElement !== $("threshold")) setThresholdInput(r.threshold);
+    renderThresholdState();
+    renderChain("strong");
+    renderChain("weak");
+    renderModelSelects();
+  }
+
+  function currentThreshold() {
+    return Number($("threshold").value);
+  }
+
+  function setThresholdInput(value) {
+    $("threshold").value = String(value);
+    onThresholdMoved();
+  }
+
+  function onThresholdMoved() {
+    const t = currentThreshold();
+    $("threshold-value").textContent = t.toFixed(2);
+    renderThresholdState();
+    for (const button of document.querySelectorAll("[data-preset]")) {
+      button.setAttribute("aria-pressed", String(Math.abs(Number(button.dataset.preset) - t) < 1e-9));
+    }
+    renderShare();
+    renderTry();
+  }
+
+  function renderThresholdState() {
+    const saved = state.savedThreshold != null && Math.abs(currentThreshold() - state.savedThreshold) < 1e-9;
+    const el = $("threshold-state");
+    el.textContent = saved ? "saved" : "saving…";
+    el.dataset.saved = String(saved);
+  }
+
+  let shareTimer = 0;
+  $("threshold").addEventListener("input", () => {
+    onThresholdMoved();
+    clearTimeout(shareTimer);
+    shareTimer = setTimeout(refreshStats, 200); // recompute the share while the slider moves
+  });
+
+  let saveTimer = 0;
+  function saveThresholdSoon() {
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(saveThreshold, 250); // arrow keys fire one change per press
+  }
+
+  async function saveThreshold() {
+    const t = currentThreshold();
+    if (!state.settings || t === state.savedThreshold) return;
+    const routing = await act("threshold", "Could not save the threshold", null, () =>
+      api("PATCH", "/api/settings/routing", { threshold: t }),
+    );
+    if (routing) {
+      state.settings.routing = routing;
+      state.savedThreshold = routing.threshold;
+      renderThresholdState();
+      notify(`Threshold ${routing.threshold.toFixed(2)} saved; it applies to the next request`);
+    } else {
+      setThresholdInput(state.savedThreshold);
+    }
+  }
+
+  $("threshold").addEventListener("change", saveThresholdSoon);
+  for (const button of document.querySelectorAll("[data-preset]")) {
+    button.addEventListener("click", () => {
+      setThresholdInput(Number(button.dataset.preset));
+      refreshStats();
+      saveThreshold();
+    });
+  }
+
+  async function patchRouting(key, what, change, message) {
+    const routing = await act(key, what, null, () => api("PATCH", "/api/settings/routing", change));
+    if (routing) {
+      state.settings.routing = routing;
+      notify(message);
+    }
+    renderRouting(); // on failure this puts the controls back to what is saved
+    return routing;
+  }
+
+  $("routing-enabled").addEventListener("change", (event) => {
+    const enabled = event.target.checked;
+    patchRouting("enabled", "Could not change routing", { enabled }, enabled ? "Routing enabled" : "Routing disabled");
+  });
+
+  $("cross-tier").addEventListener("change", (event) => {
+    const value = event.target.checked;
+    patchRouting("cross-tier", "Could not change the fallback setting", { cross_tier_fallback: value },
+      value ? "Cross-tier fallback on" : "Cross-tier fallback off");
+  });
+
+  function renderChain(tier) {
+    const list = $(`chain-${tier}`);
+    const chain = state.settings.routing[tier];
+    list.replaceChildren();
+    if (!chain.length) {
+      const li = document.createElement("li");
+      li.className = "empty";
+      li.textContent = "No models: requests for this tier fail over to the other tier.";
+      list.append(li);
+    }
+    chain.forEach((ref, index) => {
+      const li = document.createElement("li");
+      const item = document.createElement("div");
+      item.className = "item";
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = ref;
+      const actions = document.createElement("span");
+      actions.className = "actions";
+      const mk = (label, aria, disabled, fn) => {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.textContent = label;
+        b.setAttribute("aria-label", aria);
+        b.title = aria;
+        b.disabled = disabled;
+        b.addEventListener("click", fn);
+        return b;
+      };
+      actions.append(
+        mk("↑", `Move ${ref} up`, index === 0, () => moveInChain(tier, index, -1)),
+        mk("↓", `Move ${ref} down`, index === chain.length - 1, () => moveInChain(tier, index, 1)),
+        mk("✕", `Remove ${ref}`, false, () => removeFromChain(tier, index)),
+      );
+      item.append(name, actions);
+      li.append(item);
+      list.append(li);
+    });
+  }
+
+  function setChain(tier, chain, message) {
+    return patchRouting(`chain-${tier}`, `Could not change the ${tier} chain`, { [tier]: chain }, message);
+  }
+
+  function moveInChain(tier, index, delta) {
+    const chain = [...state.settings.routing[tier]];
+    const [item] = chain.splice(index, 1);
+    chain.splice(index + delta, 0, item);
+    setChain(tier, chain, `${tier} chain reordered`);
+  }
+
+  function removeFromChain(tier, index) {
+    const chain = [...state.settings.routing[tier]];
+    const [removed] = chain.splice(index, 1);
+    setChain(tier, chain, `${removed} removed from the ${tier} chain`);
+  }
+
+  for (const tier of ["strong", "weak"]) {
+    $(`btn-add-${tier}`).addEventListener("click", () => {
+      const ref = $(`add-${tier}`).value;
+      if (!ref) return;
+      setChain(tier, [...state.settings.routing[tier], ref], `${ref} added to the ${tier} chain`);
+    });
+  }
+
+  function renderModelSelects() {
+    if (!state.settings) return;
+    for (const tier of ["strong", "weak"]) {
+      const select = $(`add-${tier}`);
+      const chain = new Set(state.settings.routing[tier]);
+      const choices = (state.models || []).filter((m) => !chain.has(m));
+      const previous = select.value;
+      select.replaceChildren();
+      if (!choices.length) {
+        const option = document.createElement("option");
+        option.value = "";
+        if (state.models == null) option.textContent = "loading models…";
+        else option.textContent = state.models.length ? "all models are in the chain" : "no models found";
+        select.append(option);
+      }
+      for (const m of choices) {
+        const option = document.createElement("option");
+        option.value = m;
+        option.textContent = m;
+        select.append(option);
+      }
+      if (choices.includes(previous)) select.value = previous;
+      $(`btn-add-${tier}`).disabled = !choices.length;
+    }
+  }
+
+  async function refreshModels() {
+    try {
+      const data = await api("GET", "/api/models");
+      state.models = data.models || [];
+      clearError("models");
+      renderModelSelects();
+    } catch (err) {
+      if (state.models == null) state.models = [];
+      renderModelSelects();
+      showError("models", "Could not list the available models", err);
+    }
+  }
+
+  async function loadSettings() {
+    try {
+      state.settings = await api("GET", "/api/settings");
+      clearError("settings");
+      renderRouting();
+      setIdleValue(state.settings.routellm.idle_timeout_secs);
+      renderPrices();
+      return true;
+    } catch (err) {
+      showError("settings", "Could not read the settings", err);
+      return false;
+    }
+  }
+
+  // --- try it -----------------------------------------------------------------------------
+
+  $("try-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const prompt = $("try-prompt").value;
+    if (!prompt.trim()) {
+      showError("try", "Cannot predict", new Error("type a prompt first"));
+      return;
+    }
+    const button = $("btn-try");
+    button.textContent = "Predicting…";
+    const result = await act("try", "Prediction failed", button, () =>
+      api("POST", "/api/router/predict", { prompt, threshold: currentThreshold() }),
+    );
+    button.textContent = "Predict";
+    if (result) {
+      state.lastTry = result;
+      renderTry();
+    }
+    refreshStatus(); // predicting loads the model
+  });
+
+  function renderTry() {
+    const r = state.lastTry;
+    $("try-result").hidden = !r;
+    if (!r) return;
+    const t = currentThreshold();
+    const tier = r.win_rate >= t ? "strong" : "weak"; // RouteLLM's rule, as the server applies it
+    $("try-win-rate").textContent = `${r.win_rate.toFixed(4)} (${(r.win_rate * 100).toFixed(1)}%)`;
+    const badge = $("try-route");
+    badge.textContent = tier;
+    badge.dataset.tier = tier;
+    $("try-threshold").textContent = `at threshold ${t.toFixed(2)}`;
+    $("try-tokens").textContent = r.truncated ? `${r.tokens} (prompt truncated)` : String(r.tokens);
+    $("try-latency").textContent = fmtMs(r.latency_ms);
+  }
+
+  // --- traffic ----------------------------------------------------------------------------
+
+  function periodHours() {
+    return Number($("period").value);
+  }
+
+  function periodText(hours) {
+    return $("period").selectedOptions[0]?.textContent || `last ${hours} hours`;
+  }
+
+  async function refreshStats() {
+    const t = currentThreshold();
+    try {
+      const stats = await api("GET", `/api/stats?threshold=${t}&hours=${periodHours()}`);
+      if (Math.abs(currentThreshold() - t) > 1e-9) return; // slider moved on; a newer call follows
+      state.stats = stats;
+      clearError("stats");
+      renderShare();
+      renderTraffic();
+    } catch (err) {
+      showError("stats", "Could not read the statistics", err);
+    }
+  }
+
+  async function refreshRequests() {
+    try {
+      const data = await api("GET", "/api/requests?limit=50");
+      clearError("requests");
+      renderRequests(data.requests || []);
+    } catch (err) {
+      showError("requests", "Could not read recent requests", err);
+    }
+  }
+
+  async function refreshTraffic() {
+    if (!state.settings && !(await loadSettings())) return;
+    await Promise.all([refreshStats(), refreshRequests()]);
+  }
+
+  function renderShare() {
+    const el = $("share-text");
+    const s = state.stats;
+    if (!s) return;
+    const t = currentThreshold();
+    el.replaceChildren();
+    if (s.strong_share_at_threshold == null) {
+      el.textContent = `No routed requests with a logged win rate in the ${periodText(s.hours)} yet.`;
+      return;
+    }
+    const strong = document.createElement("strong");
+    strong.id = "share-value";
+    strong.textContent = pct(s.strong_share_at_threshold);
+    const now = s.actual_strong_share != null ? ` (routed to strong so far: ${pct(s.actual_strong_share)})` : "";
+    el.append(
+      `At ${t.toFixed(2)}, `,
+      strong,
+      ` of the ${s.with_win_rate} routed request${s.with_win_rate === 1 ? "" : "s"} in the ${periodText(s.hours)} would go to the strong tier${now}.`,
+    );
+  }
+
+  function renderTraffic() {
+    const s = state.stats;
+    if (!s) return;
+    const t = s.by_tier;
+    const routed = t.strong + t.weak;
+    const parts = [`${s.total} request${s.total === 1 ? "" : "s"} in the ${periodText(s.hours)}`];
+    parts.push(`strong ${t.strong}${routed ? ` (${pct(t.strong / routed)})` : ""}`);
+    parts.push(`weak ${t.weak}`, `direct ${t.direct}`);
+    if (s.errors) parts.push(`errors ${s.errors}`);
+    $("traffic-summary").textContent = parts.join(" · ");
+    renderSavings(s);
+    drawChart(s);
+    for (const m of s.cost.missing_prices || []) {
+      if (!m.startsWith("(")) state.extraPriceModels.add(m);
+    }
+    renderPrices(true);
+  }
+
+  function renderSavings(s) {
+    const c = s.cost;
+    const el = $("savings");
+    const routed = s.by_tier.strong + s.by_tier.weak;
+    if (!routed) {
+      el.textContent = "Savings: no routed requests in this period.";
+      return;
+    }
+    const target = c.strong_model || "the strong model";
+    if (c.priced) {
+      el.textContent =
+        `Estimated saved: ${fmtUsd(c.saved_usd)} against sending all ${routed} routed requests to ` +
+        `${target} (${fmtUsd(c.all_strong_usd)} → ${fmtUsd(c.actual_usd)}); ` +
+        `${c.strong_requests_avoided} request${c.strong_requests_avoided === 1 ? "" : "s"} went to the weak tier.`;
+    } else {
+      const missing = (c.missing_prices || []).join(", ");
+      el.textContent =
+        `Saved: ${c.strong_requests_avoided} of ${routed} routed requests went to the weak tier instead of ${target}. ` +
+        `Dollars unknown: no price for ${missing || "some models"} (set prices below).`;
+    }
+  }
+
+  function renderRequests(rows) {
+    const body = $("requests-body");
+    body.replaceChildren();
+    if (!rows.length) {
+      const tr = document.createElement("tr");
+      tr.className = "empty";
+      const td = document.createElement("td");
+      td.colSpan = 8;
+      td.textContent = "No requests yet.";
+      tr.append(td);
+      body.append(tr);
+      return;
+    }
+    for (const e of rows) {
+      const tr = document.createElement("tr");
+      tr.className = `status-${e.status === "error" ? "error" : "success"}`;
+      if (e.request_id) tr.dataset.requestId = e.request_id;
+      const cell = (text, cls, title) => {
+        const td = document.createElement("td");
+        td.textContent = text;
+        if (cls) td.className = cls;
+        if (title) td.title = title;
+        tr.append(td);
+        return td;
+      };
+      cell(fmtTime(e.timestamp), "", e.timestamp);
+      cell(e.client || "—");
+      cell(e.requested_model || "—", "model", e.requested_model);
+      const routed = modelRef(e);
+      cell(routed || "—", "model", routed);
+      const tierCell = cell("");
+      if (e.tier) {
+        const badge = document.createElement("span");
+        badge.className = "badge";
+        badge.dataset.tier = e.tier;
+        badge.textContent = e.tier;
+        tierCell.append(badge);
+      } else {
+        tierCell.textContent = "—";
+      }
+      cell(typeof e.routellm_win_rate === "number" ? e.routellm_win_rate.toFixed(3) : "—", "num");
+      cell(fmtMs(e.latency_ms), "num");
+      const status = e.status === "error" ? `error ${e.status_code ?? ""}`.trim() : e.status || "—";
+      cell(status, "", e.error ? String(typeof e.error === "object" ? JSON.stringify(e.error) : e.error) : "");
+      body.append(tr);
+    }
+  }
+
+  function svg(tag, attrs, parent) {
+    const el = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+    if (parent) parent.append(el);
+    return el;
+  }
+
+  function drawChart(s) {
+    const chart = $("chart");
+    const width = Math.max(200, Math.round(chart.clientWidth || 720));
+    const height = Math.max(120, Math.round(chart.clientHeight || 220));
+    chart.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    chart.replaceChildren();
+    const pad = { left: 34, right: 40, top: 10, bottom: 22 };
+    const w = width - pad.left - pad.right;
+    const h = height - pad.top - pad.bottom;
+    const series = s.series || [];
+    const totals = series.map((b) => b.strong + b.weak + b.direct);
+    const max = Math.max(1, ...totals);
+    const niceMax = max <= 5 ? max : Math.ceil(max / 5) * 5;
+    const y = (v) => pad.top + h - (v / niceMax) * h;
+
+    const ticks = niceMax % 2 === 0 ? [0, niceMax / 2, niceMax] : [0, niceMax];
+    for (const v of ticks) {
+      svg("line", { x1: pad.left, x2: pad.left + w, y1: y(v), y2: y(v), class: "grid-line" }, chart);
+      const label = svg("text", { x: pad.left - 6, y: y(v) + 4, "text-anchor": "end" }, chart);
+      label.textContent = String(v);
+    }
+    for (const share of [0, 0.5, 1]) {
+      const label = svg("text", { x: pad.left + w + 6, y: pad.top + (1 - share) * h + 4 }, chart);
+      label.textContent = `${share * 100}%`;
+    }
+
+    const n = Math.max(1, series.length);
+    const slot = w / n;
+    const barW = Math.max(1, slot * 0.78);
+    const points = [];
+    series.forEach((b, i) => {
+      const x = pad.left + i * slot + (slot - barW) / 2;
+      const group = svg("g", { class: "bucket" }, chart);
+      const title = svg("title", {}, group);
+      const routed = b.strong + b.weak;
+      title.textContent =
+        `${fmtTime(b.t)}: strong ${b.strong}, weak ${b.weak}, direct ${b.direct}` +
+        (routed ? ` (${pct(b.strong / routed)} strong)` : "");
+      let base = 0;
+      for (const tier of ["strong", "weak", "direct"]) {
+        const count = b[tier];
+        if (!count) continue;
+        svg("rect", {
+          x, width: barW, y: y(base + count), height: y(base) - y(base + count),
+          class: `bar-${tier}`, "data-count": count,
+        }, group);
+        base += count;
+      }
+      if (routed) points.push([x + barW / 2, pad.top + (1 - b.strong / routed) * h]);
+    });
+    if (points.length > 1) {
+      svg("polyline", { points: points.map((p) => p.join(",")).join(" "), class: "share-line" }, chart);
+    }
+    for (const [cx, cy] of points) svg("circle", { cx, cy, r: 3, class: "share-dot" }, chart);
+
+    // A handful of time labels along the bottom.
+    const every = Math.max(1, Math.ceil(series.length / Math.max(2, Math.floor(w / 90))));
+    series.forEach((b, i) => {
+      if (i % every) return;
+      const d = new Date(b.t);
+      const label = svg("text", { x: pad.left + i * slot + slot / 2, y: height - 6, "text-anchor": "middle" }, chart);
+      label.textContent = s.hours > 24
+        ? d.toLocaleDateString([], { month: "short", day: "numeric" })
+        : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    });
+    if (!s.total) {
+      const empty = svg("text", { x: pad.left + w / 2, y: pad.top + h / 2, "text-anchor": "middle" }, chart);
+      empty.textContent = "No requests in this period";
+    }
+  }
+
+  if (window.ResizeObserver) {
+    let last = 0;
+    new ResizeObserver((entries) => {
+      const width = Math.round(entries[0].contentRect.width);
+      if (width !== last && state.stats) drawChart(state.stats);
+      last = width;
+    }).observe($("chart"));
+  }
+
+  $("period").addEventListener("change", refreshStats);
+  $("btn-refresh").addEventListener("click", () => {
+    refreshTraffic();
+    refreshStatus();
+  });
+
+  // --- prices -----------------------------------------------------------------------------
+
+  function priceModels() {
+    const s = state.settings;
+    const models = new Set([...s.routing.strong, ...s.routing.weak, ...Object.keys(s.prices)]);
+    for (const m of state.extraPriceModels) models.add(m);
+    return [...models];
+  }
+
+  // `onlyAdd`: add rows for newly seen models without touching what the user is typing.
+  function renderPrices(onlyAdd = false) {
+    if (!state.settings) return;
+    $("prices-form").inert = false;
+    const body = $("prices-body");
+    const existing = new Set([...body.querySelectorAll("tr")].map((tr) => tr.dataset.model));
+    if (!onlyAdd) {
+      body.replaceChildren();
+      existing.clear();
+    }
+    priceModels().forEach((model) => {
+      if (existing.has(model)) return;
+      const price = state.settings.prices[model];
+      const tr = document.createElement("tr");
+      tr.dataset.model = model;
+      const th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = model;
+      tr.append(th);
+      for (const field of ["input", "output"]) {
+        const td = document.createElement("td");
+        const input = document.createElement("input");
+        input.type = "number";
+        input.min = "0";
+        input.step = "any";
+        input.inputMode = "decimal";
+        input.dataset.field = field;
+        input.setAttribute("aria-label", `${model} ${field} price, USD per million tokens`);
+        input.value = price ? String(price[field]) : "";
+        input.placeholder = "unknown";
+        td.append(input);
+        tr.append(td);
+      }
+      body.append(tr);
+    });
+  }
+
+  $("prices-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const prices = {};
+    for (const tr of $("prices-body").querySelectorAll("tr")) {
+      const [input, output] = [...tr.querySelectorAll("input")].map((i) => i.value.trim());
+      if (!input && !output) continue;
+      if (!input || !output) {
+        showError("prices", "Could not save prices", new Error(`give both prices for ${tr.dataset.model}, or neither`));
+        return;
+      }
+      prices[tr.dataset.model] = { input: Number(input), output: Number(output) };
+    }
+    const saved = await act("prices", "Could not save prices", $("btn-save-prices"), () =>
+      api("PUT", "/api/settings/prices", prices),
+    );
+    if (saved) {
+      state.settings.prices = saved;
+      renderPrices();
+      notify("Prices saved");
+      refreshStats();
+    }
+  });
+
+  // --- auth -------------------------------------------------------------------------------
+
+  $("auth-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.key = $("auth-key").value.trim();
+    sessionStorage.setItem("localrouter-key", state.key);
+    $("auth-form").hidden = true;
+    for (const key of [...alerts.keys()]) clearError(key);
+    start();
+  });
+
+  // --- polling ----------------------------------------------------------------------------
+
+  const timers = {};
+  const tasks = {
+    status: { run: refreshStatus, every: () => (state.status && BUSY_STATES.has(state.status.state) ? 700 : 4000) },
+    traffic: { run: refreshTraffic, every: () => ($("auto-refresh").checked ? 3000 : null) },
+    models: { run: refreshModels, every: () => 60000 },
+  };
+
+  function schedule(name, delay) {
+    clearTimeout(timers[name]);
+    const task = tasks[name];
+    const wait = delay ?? task.every();
+    if (wait == null) return;
+    timers[name] = setTimeout(async () => {
+      if (!document.hidden) await task.run();
+      schedule(name);
+    }, wait);
+  }
+
+  $("auto-refresh").addEventListener("change", (event) => {
+    if (event.target.checked) schedule("traffic", 0);
+    else clearTimeout(timers.traffic);
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) schedule("traffic", 0);
+  });
+
+  async function start() {
+    await Promise.all([
+      refreshStatus().then(() => schedule("status")),
+      refreshTraffic().then(() => schedule("traffic", state.settings ? undefined : 3000)),
+      refreshModels().then(() => schedule("models")),
+    ]);
+  }
+
+  start();
+})();

@@ -1,0 +1,382 @@
+"""A small OpenAI-compatible upstream on 127.0.0.1 that can fail on demand.
+
+Usage (in-process, with recording and failure control)::
+
+    with FakeUpstream() as upstream:            # uvicorn in a background thread, free port
+        upstream.base_url                        # "http://127.0.0.1:PORT/v1"
+        upstream.fail("gpt-x", "500")            # per model; see BEHAVIOURS
+        upstream.fail("gpt-y", "stream_drop", after_chunks=2)
+        upstream.reset()                         # forget behaviours and recorded requests
+        upstream.requests                        # list[Recorded]: method, path, headers, body
+        upstream.requests_for("gpt-x")           # recorded requests naming that model
+
+Endpoints: ``POST /v1/chat/completions`` (with ``stream``; honours
+``stream_options.include_usage``), ``POST /v1/completions`` (also streaming),
+``POST /v1/embeddings``, ``GET /v1/models``. Answers are deterministic: the content is
+``"reply from <model>"`` (``reply`` option overrides), usage counts words.
+
+Behaviours (``fail(model, kind, **options)``):
+
+- ``"500"`` / ``"503"`` / ``"429"`` / ``"400"`` / ``"401"``: that status with an
+  OpenAI-shaped error; ``message`` overrides its text, where ``{auth}`` becomes the
+  Authorization header received (to test that the gateway never echoes keys).
+- ``"context_length"``: 400 with ``code: context_length_exceeded``.
+- ``"timeout"``: waits ``delay`` seconds (default 30) before answering; set the provider's
+  ``timeout_secs`` below it.
+- ``"stream_drop"``: streams ``after_chunks`` chunks (0 = none, after the headers) and then
+  drops the connection.
+- ``"slow_stream"``: streams ``chunks`` chunks ``interval`` seconds apart (to test client
+  disconnects; ``cancelled`` counts streams the gateway closed before the end).
+
+Thread-safe: behaviours and records are guarded by a lock; the server runs on its own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+BEHAVIOURS = (
+    "500", "503", "429", "400", "401", "context_length", "timeout", "stream_drop", "slow_stream",
+)
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def model(self) -> str | None:
+        return self.body.get("model") if isinstance(self.body, dict) else None
+
+
+@dataclass
+class _Behaviour:
+    kind: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class _Dropped(Exception):
+    """Raised inside a streaming body: uvicorn then closes the connection mid-response."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class FakeUpstream:
+    def __init__(self, *, record: bool = True) -> None:
+        self._record = record
+        self._lock = threading.Lock()
+        self._behaviours: dict[str, _Behaviour] = {}
+        self._requests: list[Recorded] = []
+        self.cancelled = 0  # slow streams closed by the other side before their end
+        self.completed_streams = 0
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # -- control -----------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def fail(self, model: str, kind: str, **options: Any) -> None:
+        if kind not in BEHAVIOURS:
+            raise ValueError(f"unknown behaviour {kind!r}; one of {BEHAVIOURS}")
+        with self._lock:
+            self._behaviours[model] = _Behaviour(kind, options)
+
+    def heal(self, model: str) -> None:
+        with self._lock:
+            self._behaviours.pop(model, None)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._behaviours.clear()
+            self._requests.clear()
+            self.cancelled = 0
+            self.completed_streams = 0
+
+    @property
+    def requests(self) -> list[Recorded]:
+        with self._lock:
+            return list(self._requests)
+
+    def requests_for(self, model: str) -> list[Recorded]:
+        return [r for r in self.requests if r.model == model]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> FakeUpstream:
+        self.port = free_port()
+        config = uvicorn.Config(
+            self._app(), host="127.0.0.1", port=self.port, log_level="critical",
+            access_log=False, timeout_graceful_shutdown=1, lifespan="off",
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="fake-upstream", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the fake upstream did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(10)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> FakeUpstream:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # -- the server --------------------------------------------------------------------------
+
+    def _app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/completions", self._completions, methods=["POST"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ]
+        )
+
+    async def _take(self, request: Request) -> tuple[dict[str, Any], _Behaviour | None]:
+        raw = await request.body()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        with self._lock:
+            if self._record:
+                self._requests.append(
+                    Recorded(request.method, request.url.path, dict(request.headers), body)
+                )
+            model = body.get("model") if isinstance(body, dict) else None
+            behaviour = self._behaviours.get(model) if isinstance(model, str) else None
+        return (body if isinstance(body, dict) else {}), behaviour
+
+    async def _failure(self, request: Request, behaviour: _Behaviour | None) -> Response | None:
+        if behaviour is None:
+            return None
+        kind = behaviour.kind
+        if kind.isdigit():
+            message = str(behaviour.options.get("message", f"fake upstream answers {kind}"))
+            message = message.replace("{auth}", request.headers.get("authorization", ""))
+            return _error(int(kind), message, f"fake_{kind}")
+        if kind == "context_length":
+            return _error(
+                400,
+                "This model's maximum context length is 8 tokens. However, your messages "
+                "resulted in 9000 tokens.",
+                "context_length_exceeded",
+            )
+        if kind == "timeout":
+            await asyncio.sleep(float(behaviour.options.get("delay", 30)))
+        return None
+
+    async def _chat(self, request: Request) -> Response:
+        body, behaviour = await self._take(request)
+        failure = await self._failure(request, behaviour)
+        if failure is not None:
+            return failure
+        model = str(body.get("model"))
+        text = str((behaviour.options if behaviour else {}).get("reply", f"reply from {model}"))
+        usage = _usage(body.get("messages"), text)
+        if body.get("stream"):
+            return self._stream(body, behaviour, model, text, usage, chat=True)
+        return JSONResponse({
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "finish_reason": "stop"}],
+            "usage": usage,
+        })
+
+    async def _completions(self, request: Request) -> Response:
+        body, behaviour = await self._take(request)
+        failure = await self._failure(request, behaviour)
+        if failure is not None:
+            return failure
+        model = str(body.get("model"))
+        text = f"completion from {model}"
+        usage = _usage(body.get("prompt"), text)
+        if body.get("stream"):
+            return self._stream(body, behaviour, model, text, usage, chat=False)
+        return JSONResponse({
+            "id": "cmpl-fake", "object": "text_completion", "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+            "usage": usage,
+        })
+
+    async def _embeddings(self, request: Request) -> Response:
+        body, behaviour = await self._take(request)
+        failure = await self._failure(request, behaviour)
+        if failure is not None:
+            return failure
+        inputs = body.get("input")
+        items = inputs if isinstance(inputs, list) else [inputs]
+        return JSONResponse({
+            "object": "list", "model": body.get("model"),
+            "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, float(i)]}
+                     for i in range(len(items))],
+            "usage": {"prompt_tokens": len(items), "total_tokens": len(items)},
+        })
+
+    async def _models(self, request: Request) -> Response:
+        with self._lock:
+            if self._record:
+                self._requests.append(
+                    Recorded("GET", request.url.path, dict(request.headers), None)
+                )
+        return JSONResponse({"object": "list", "data": [
+            {"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"}]})
+
+    def _stream(
+        self, body: dict[str, Any], behaviour: _Behaviour | None, model: str, text: str,
+        usage: dict[str, int], *, chat: bool,
+    ) -> StreamingResponse:
+        options = behaviour.options if behaviour else {}
+        kind = behaviour.kind if behaviour else None
+        words = text.split(" ")
+        if kind == "slow_stream":
+            words = [f"w{i}" for i in range(int(options.get("chunks", 100)))]
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        drop_after = int(options.get("after_chunks", 1)) if kind == "stream_drop" else None
+        interval = float(options.get("interval", 0.05)) if kind == "slow_stream" else 0.0
+
+        def chunk(piece: str | None, finish: str | None) -> bytes:
+            if chat:
+                delta = {} if piece is None else {"content": piece}
+                choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
+                obj = "chat.completion.chunk"
+            else:
+                choice = {"index": 0, "text": piece or "", "finish_reason": finish}
+                obj = "text_completion"
+            data = {"id": "chunk-fake", "object": obj, "created": 0, "model": model,
+                    "choices": [choice]}
+            return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+        async def events() -> AsyncIterator[bytes]:
+            finished = False
+            try:
+                if drop_after == 0:
+                    raise _Dropped("dropped before the first chunk")
+                for index, word in enumerate(words):
+                    if drop_after is not None and index >= drop_after:
+                        raise _Dropped("dropped mid-stream")
+                    yield chunk(word if index == 0 else " " + word, None)
+                    if interval:
+                        await asyncio.sleep(interval)
+                yield chunk(None, "stop")
+                if include_usage:
+                    data = {"id": "chunk-fake", "object": "chat.completion.chunk", "created": 0,
+                            "model": model, "choices": [], "usage": usage}
+                    yield b"data: " + json.dumps(data).encode() + b"\n\n"
+                yield b"data: [DONE]\n\n"
+                finished = True
+            finally:
+                with self._lock:
+                    if finished:
+                        self.completed_streams += 1
+                    elif kind == "slow_stream":
+                        self.cancelled += 1
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+
+def _error(status: int, message: str, code: str) -> JSONResponse:
+    kind = "rate_limit_error" if status == 429 else (
+        "invalid_request_error" if status < 500 else "server_error")
+    return JSONResponse(
+        {"error": {"message": message, "type": kind, "code": code, "param": None}},
+        status_code=status,
+    )
+
+
+def _usage(source: Any, text: str) -> dict[str, int]:
+    if isinstance(source, list):
+        words = sum(len(str(m.get("content", "") if isinstance(m, dict) else m).split())
+                    for m in source)
+    else:
+        words = len(str(source or "").split())
+    completion = len(text.split())
+    return {"prompt_tokens": words, "completion_tokens": completion,
+            "total_tokens": words + completion}
+
+
+class SpawnedUpstream:
+    """The fake upstream in its own process (no recording, no behaviours): for load runs,
+    where sharing the test process's GIL with the load generator would skew the numbers.
+
+    ``with SpawnedUpstream() as base_url: ...``
+    """
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> str:
+        repo = Path(__file__).resolve().parents[2]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.fake_upstream"],
+            cwd=repo, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith("listening on "):
+            self.process.kill()
+            raise RuntimeError("the fake upstream process did not start")
+        return line.split()[-1]
+
+    def __exit__(self, *_: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+def main() -> None:
+    """``python -m tests.support.fake_upstream``: serve in the foreground (for load runs in a
+    separate process); prints ``listening on http://127.0.0.1:PORT/v1``, stops on SIGTERM."""
+    import signal
+
+    upstream = FakeUpstream(record=False).start()
+    print(f"listening on {upstream.base_url}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    upstream.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""`localrouter routellm eval` and `calibrate --file` as real processes, with a generated
+checkpoint and the shared copy of RouteLLM's data."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from localrouter.routellm.engine import RouterEngine
+
+EVALS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routellm-evals"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _run(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "LOCALROUTER_HOME": str(home), **(env or {})}
+    full_env.pop("LOCALROUTER_ENV", None)
+    return subprocess.run(
+        [sys.executable, "-m", "localrouter", "routellm", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_eval_end_to_end_then_from_cache(tmp_path: Path, xlmr_checkpoint: Path) -> None:
+    home, out = tmp_path / "home", tmp_path / "out"
+    args = (
+        "eval",
+        "--benchmark",
+        "mmlu",
+        "--data",
+        str(EVALS),
+        "--model-dir",
+        str(xlmr_checkpoint),
+        "--sample",
+        "300",
+        "--out",
+        str(out),
+    )
+    started = time.perf_counter()
+    first = _run(home, *args)
+    first_secs = time.perf_counter() - started
+    assert first.returncode == 0, first.stderr
+
+    stem = "mmlu-bert-sample300-seed0"
+    table = (out / f"{stem}.md").read_text()
+    assert first.stdout.strip() == table.strip()
+    assert "| Router | AUC | APGR | CPT(50%) | CPT(80%) |" in table
+    for label in ("BERT router", "random router (mean of 10 seeds)", "oracle"):
+        assert f"| {label} |" in table
+    assert "300, a random sample (seed 0) of 14037" in table
+
+    report = json.loads((out / f"{stem}.json").read_text())
+    assert report["prompts"] == 300 and report["sample"]["population"] == 14037
+    assert report["router"]["cached"] is False
+    assert set(report["metrics"]) == {"bert", "random", "oracle"}
+    bert_curve = report["curves"]["bert"]
+    assert bert_curve[0]["strong_share"] == 0 and bert_curve[-1]["strong_share"] == 1
+    assert bert_curve[0]["quality"] == pytest.approx(report["weak_model"]["quality"])
+    assert bert_curve[-1]["quality"] == pytest.approx(report["strong_model"]["quality"])
+    assert report["metrics"]["oracle"]["apgr"] > 0.9
+
+    png = out / f"{stem}.png"
+    assert png.read_bytes()[:8] == PNG_SIGNATURE
+    assert matplotlib.image.imread(png).shape[:2] == (600, 1000)
+
+    started = time.perf_counter()
+    second = _run(home, *args, "--json")
+    second_secs = time.perf_counter() - started
+    assert second.returncode == 0, second.stderr
+    assert "Win rates from cache" in second.stderr
+    summary = json.loads(second.stdout)
+    assert summary["router"]["cached"] is True
+    assert summary["metrics"] == report["metrics"]
+    rerun = json.loads((out / f"{stem}.json").read_text())
+    assert rerun["curves"] == report["curves"]
+    assert second_secs < first_secs
+
+
+def test_eval_uses_the_installed_model(tmp_path: Path, xlmr_checkpoint: Path) -> None:
+    home = tmp_path / "home"
+    installed = home / "routellm" / "current"
+    shutil.copytree(xlmr_checkpoint, installed, ignore=shutil.ignore_patterns("onnx*"))
+    run = _run(
+        home, "eval", "-b", "gsm8k", "--data", str(EVALS), "--sample", "40", "--no-plot", "--json"
+    )
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["router"]["model_dir"] == str(installed)
+    assert summary["prompts"] == 40
+    assert not list((home / "eval").glob("*.png"))
+
+
+def test_eval_without_a_model_says_so(tmp_path: Path) -> None:
+    run = _run(tmp_path / "home", "eval", "-b", "gsm8k", "--data", str(EVALS))
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert "no router model is installed" in run.stderr
+
+
+def test_eval_random_router_needs_no_model(tmp_path: Path) -> None:
+    run = _run(
+        tmp_path / "home",
+        "eval",
+        "-b",
+        "gsm8k",
+        "--data",
+        str(EVALS),
+        "--router",
+        "random",
+        "--no-plot",
+        "--json",
+    )
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert abs(summary["metrics"]["random"]["apgr"] - 0.5) < 0.05
+    assert set(summary["metrics"]) == {"random_seed0", "random", "oracle"}
+
+
+def test_eval_without_data_and_offline_is_clear(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    run = _run(
+        tmp_path / "home",
+        "eval",
+        "-b",
+        "mmlu",
+        "--router",
+        "random",
+        env={"LOCALROUTER_EVAL_DATA_URL": f"http://127.0.0.1:{port}"},
+    )
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: could not download")
+    assert "pass --data DIR" in lines[0]
+
+
+@pytest.mark.parametrize("pct", [20, 50, 85])
+def test_calibrate_file_sends_the_asked_share(
+    tmp_path: Path, xlmr_checkpoint: Path, pct: int
+) -> None:
+    words = "the router sends hard prompts to the strong model and easy ones to the weak".split()
+    prompts = [f"Question {i}: {' '.join(words[i % 7 :])} {i * 37 % 101}?" for i in range(80)]
+    prompt_file = tmp_path / "prompts.jsonl"
+    prompt_file.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts))
+    home = tmp_path / "home"
+    run = _run(
+        home,
+        "calibrate",
+        "--strong-pct",
+        str(pct),
+        "--file",
+        str(prompt_file),
+        "--model-dir",
+        str(xlmr_checkpoint),
+        "--json",
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["prompts"] == len(prompts)
+
+    with RouterEngine.load(xlmr_checkpoint, "int8") as engine:  # the CLI's default precision
+        rates = [p.win_rate for p in engine.predict(prompts)]
+    assert len(set(rates)) == len(rates)  # no ties, so one prompt is the only slack
+    strong = sum(rate >= result["threshold"] for rate in rates)
+    assert strong == result["strong_count"]
+    assert abs(strong - pct / 100 * len(prompts)) <= 1
+
+
+def test_eval_without_matplotlib_still_writes_table_and_json(tmp_path: Path) -> None:
+    # A package named matplotlib that fails to import, first on the path: as if not installed.
+    blocker = tmp_path / "site" / "matplotlib"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('No module named matplotlib')\n")
+    out = tmp_path / "out"
+    pythonpath = os.pathsep.join(filter(None, [str(blocker.parent), os.environ.get("PYTHONPATH")]))
+    run = _run(
+        tmp_path / "home",
+        "eval",
+        "-b",
+        "gsm8k",
+        "--data",
+        str(EVALS),
+        "--router",
+        "random",
+        "--out",
+        str(out),
+        env={"PYTHONPATH": pythonpath},
+    )
+    assert run.returncode == 0, run.stderr
+    assert "matplotlib is not installed" in run.stderr
+    assert "pip install 'localrouter[plot]'" in run.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["gsm8k-random.json", "gsm8k-random.md"]
+
+
+def test_eval_mt_bench_files(tmp_path: Path, xlmr_checkpoint: Path) -> None:
+    folder = tmp_path / "evals" / "mt_bench"
+    folder.mkdir(parents=True)
+    strong, weak = "gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"
+    questions, judgements = [], []
+    for qid in range(81, 101):
+        questions.append(
+            {
+                "question_id": qid,
+                "category": "writing",
+                "turns": [f"Question {qid}: explain topic {qid * 7 % 11}.", "Now shorter."],
+            }
+        )
+        for model, base in ((strong, 8), (weak, 5 + qid % 4)):
+            for turn in (1, 2):
+                judgements.append(
+                    {
+                        "question_id": qid,
+                        "model": model,
+                        "judge": ["gpt-4", "single-v1"],
+                        "score": base,
+                        "turn": turn,
+                    }
+                )
+    (folder / "question.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
+    (folder / "judgements.jsonl").write_text("".join(json.dumps(j) + "\n" for j in judgements))
+    (folder / "contaminated_prompts.jsonl").write_text(
+        json.dumps({"eval_prompt": "Question 81: explain topic 6."}) + "\n"
+    )
+    out = tmp_path / "out"
+    run = _run(
+        tmp_path / "home",
+        "eval",
+        "-b",
+        "mt-bench",
+        "--data",
+        str(tmp_path / "evals"),
+        "--model-dir",
+        str(xlmr_checkpoint),
+        "--out",
+        str(out),
+        "--json",
+    )
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["prompts"] == 19 and summary["contaminated_dropped"] == 1
+    assert summary["quality"] == "MT-Bench score (1-10)"
+    assert summary["strong_model"]["quality"] == 8.0
+    assert summary["weak_model"]["quality"] == pytest.approx(
+        sum(5 + q % 4 for q in range(82, 101)) / 19
+    )
+    assert (out / "mt-bench-bert.png").read_bytes()[:8] == PNG_SIGNATURE

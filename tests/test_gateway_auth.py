@@ -1,0 +1,134 @@
+"""Client API keys, allowed models, and the loopback-only rule without keys."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from localrouter.gateway.app import create_app
+from localrouter.settings import parse_settings
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.gateway import GatewayProcess
+
+APP_KEY = "lr-client-key-for-app-one"
+ADMIN_KEY = "lr-client-key-for-admin"
+
+
+def sha(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+    GatewayProcess
+]:
+    settings = {
+        "providers": [{"name": "openai", "base_url": upstream.base_url, "api_key": "sk-up"},
+                      {"name": "other", "base_url": upstream.base_url}],
+        "routing": {"strong": ["openai/big"], "weak": ["other/small"]},
+        "clients": [
+            {"name": "app-one", "key_sha256": sha(APP_KEY),
+             "allowed_models": ["openai/*", "localrouter/auto"]},
+            {"name": "admin", "key_sha256": sha(ADMIN_KEY), "allowed_models": ["*"]},
+        ],
+    }
+    with GatewayProcess(tmp_path_factory.mktemp("gw-auth"), settings) as gw:
+        yield gw
+
+
+def client(gateway: GatewayProcess, key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.v1_url, api_key=key, max_retries=0)
+
+
+USER = [{"role": "user", "content": "x"}]
+
+
+def test_missing_or_wrong_key_is_401(gateway: GatewayProcess) -> None:
+    answer = httpx.post(gateway.v1_url + "/chat/completions",
+                        json={"model": "openai/big", "messages": USER})
+    assert answer.status_code == 401
+    error = answer.json()["error"]
+    assert error["type"] == "authentication_error" and error["code"] == "invalid_api_key"
+    with pytest.raises(openai.AuthenticationError):
+        client(gateway, "wrong-key").chat.completions.create(model="openai/big", messages=USER)
+    assert httpx.get(gateway.v1_url + "/models").status_code == 401
+    assert httpx.get(gateway.base_url + "/api/router/status").status_code == 401
+    # Operational endpoints stay open to loopback callers.
+    assert httpx.get(gateway.base_url + "/health").status_code == 200
+
+
+def test_allowed_models(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
+    app = client(gateway, APP_KEY)
+    raw = app.chat.completions.with_raw_response.create(model="openai/big", messages=USER)
+    assert raw.parse().model == "big"
+    entry = gateway.entry(raw.headers["x-request-id"])
+    assert entry["client"] == "app-one"
+    # The client's own key is never sent upstream.
+    assert upstream.requests_for("big")[-1].headers["authorization"] == "Bearer sk-up"
+    for model in ("localrouter/auto", "auto"):  # the alias is the same virtual model
+        app.chat.completions.create(model=model, messages=USER)
+    with pytest.raises(openai.PermissionDeniedError) as caught:
+        app.chat.completions.create(model="other/small", messages=USER)
+    assert caught.value.code == "model_not_allowed"
+    with pytest.raises(openai.PermissionDeniedError):
+        app.chat.completions.create(model="router-bert-0.2", messages=USER)
+    client(gateway, ADMIN_KEY).chat.completions.create(model="other/small", messages=USER)
+
+
+def test_keys_never_logged(gateway: GatewayProcess) -> None:
+    client(gateway, APP_KEY).chat.completions.create(model="openai/big", messages=USER)
+    with pytest.raises(openai.AuthenticationError):
+        client(gateway, "wrong-key-xyz").chat.completions.create(model="openai/big", messages=USER)
+    gateway.wait_for_log(1)
+    logs = "".join(p.read_text() for p in (gateway.home / "logs").glob("*.jsonl"))
+    for secret in (APP_KEY, ADMIN_KEY, "wrong-key-xyz", "sk-up"):
+        assert secret not in logs
+        assert secret not in gateway.output()
+
+
+def _asgi_get(app: object, path: str, peer: str) -> httpx.Response:
+    async def run() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, client=(peer, 40000))  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+            return await http.get(path)
+
+    return asyncio.run(run())
+
+
+def test_without_keys_only_loopback_is_served(tmp_path: Path) -> None:
+    settings = parse_settings({})
+    app = create_app(settings, home=tmp_path, config_path=tmp_path / "settings.yaml")
+    assert _asgi_get(app, "/health", "127.0.0.1").status_code == 200
+    assert _asgi_get(app, "/health", "::1").status_code == 200
+    for path in ("/health", "/v1/models", "/api/router/status"):
+        answer = _asgi_get(app, path, "192.0.2.7")
+        assert answer.status_code == 403
+        assert answer.json()["error"]["type"] == "permission_error"
+    remote_ok = create_app(
+        settings, home=tmp_path, config_path=tmp_path / "settings.yaml", allow_remote=True
+    )
+    assert _asgi_get(remote_ok, "/v1/models", "192.0.2.7").status_code == 200
+    allowed = parse_settings({"server": {"allow_remote_without_keys": True}})
+    app_allowed = create_app(allowed, home=tmp_path, config_path=tmp_path / "settings.yaml")
+    assert _asgi_get(app_allowed, "/v1/models", "192.0.2.7").status_code == 200
+    for each in (app, remote_ok, app_allowed):
+        each.state.lr.router.close()  # no lifespan ran: release the router service here
+
+
+def test_with_keys_remote_callers_need_a_key(tmp_path: Path) -> None:
+    settings = parse_settings({"clients": [{"name": "c", "key_sha256": sha(APP_KEY)}]})
+    app = create_app(settings, home=tmp_path, config_path=tmp_path / "settings.yaml")
+    assert _asgi_get(app, "/v1/models", "192.0.2.7").status_code == 401
+    app.state.lr.router.close()

@@ -1,0 +1,221 @@
+"""`localrouter routellm download | status | unload | delete` as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from localrouter.paths import routellm_dir
+from localrouter.routellm.install import DownloadLock, installed_model_dir
+from tests.support.fake_hub import HF_VARIABLES_TO_CLEAR, FakeHub, hf_environment
+from tests.support.gateway import GatewayProcess
+
+REPO = "routellm/bert_gpt4_augmented"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Cli:
+    """Runs `python -m localrouter ...` with a temp home pointed at the fake hub."""
+
+    def __init__(self, home: Path, hub: FakeHub, hf_home: Path) -> None:
+        self.home = home
+        self.port = free_port()  # nothing listens here unless a test starts a gateway
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "settings.yaml").write_text(
+            yaml.safe_dump({"server": {"port": self.port}}), encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if k not in HF_VARIABLES_TO_CLEAR}
+        env.pop("LOCALROUTER_ENV", None)
+        env.update(hf_environment(hub.url, hf_home), LOCALROUTER_HOME=str(home),
+                   COLUMNS="120")
+        self.env = env
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "localrouter", "routellm", *args]
+
+    def run(self, *args: str, extra: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.command(*args), env={**self.env, **(extra or {})},
+                              capture_output=True, text=True, timeout=timeout)
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(self.command(*args), env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def status(self) -> dict[str, Any]:
+        result = self.run("status", "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def fake_hub() -> Iterator[FakeHub]:
+    with FakeHub() as hub:
+        yield hub
+
+
+@pytest.fixture
+def cli(tmp_path: Path, fake_hub: FakeHub) -> Cli:
+    return Cli(tmp_path / "home", fake_hub, tmp_path / "hf")
+
+
+@pytest.fixture
+def big_checkpoint(checkpoint_factory: Callable[..., Path]) -> Path:
+    return checkpoint_factory(layout="xlmr", vocab_size=20000)
+
+
+def test_download_then_status(cli: Cli, fake_hub: FakeHub,
+                              checkpoint_factory: Callable[..., Path]) -> None:
+    repo = fake_hub.add_repo(REPO, checkpoint_factory(layout="xlmr"))
+    result = cli.run("download")
+    assert result.returncode == 0, result.stderr
+    assert f"commit {repo.commit[:12]}" in result.stdout
+    status = cli.status()
+    assert status["state"] == "downloaded" and status["commit"] == repo.commit
+    assert status["source"] == "local" and status["model_dir"] == str(
+        installed_model_dir(cli.home))
+
+    offline = cli.run("download", extra={"HF_HUB_OFFLINE": "1",
+                                         "HF_ENDPOINT": "http://127.0.0.1:9"})
+    assert offline.returncode == 0 and "HF_HUB_OFFLINE" in offline.stdout
+
+    nothing = cli.run("unload")
+    assert nothing.returncode == 0 and "No gateway is running" in nothing.stdout
+
+    deleted = cli.run("delete")
+    assert deleted.returncode == 0 and "Deleted" in deleted.stdout
+    assert cli.status()["state"] == "not_downloaded"
+
+
+def test_errors_are_one_line(cli: Cli, fake_hub: FakeHub,
+                             checkpoint_factory: Callable[..., Path]) -> None:
+    fake_hub.add_repo(REPO, checkpoint_factory(layout="xlmr"))
+    fake_hub.missing.add("model.safetensors")
+    assert "model.safetensors" in one_line_error(cli.run("download"))
+    fake_hub.missing.clear()
+    low = cli.run("download", extra={"LOCALROUTER_FAKE_FREE_BYTES": "1000"})
+    assert "not enough free disk space" in one_line_error(low)
+    gone = cli.run("download", "--repo-id", "someone/else")
+    assert "someone/else was not found" in one_line_error(gone)
+    assert cli.status()["state"] == "not_downloaded"
+
+    lock = DownloadLock(cli.home)  # as if another process were downloading
+    assert lock.try_acquire()
+    try:
+        assert "already running" in one_line_error(cli.run("download"))
+        assert "cancel it before deleting" in one_line_error(cli.run("delete"))
+    finally:
+        lock.release()
+
+
+def test_ctrl_c_leaves_nothing_half_done_and_the_rerun_resumes(cli: Cli, fake_hub: FakeHub,
+                                                              big_checkpoint: Path) -> None:
+    repo = fake_hub.add_repo(REPO, big_checkpoint)
+    size = len(repo.files["model.safetensors"])
+    fake_hub.throttle_bps = 500_000
+    process = cli.start("download")
+    try:
+        wait_for(lambda: fake_hub.served("model.safetensors") > size // 5)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "Interrupted: nothing was installed" in stderr and "Traceback" not in stderr
+    root = routellm_dir(cli.home)
+    assert installed_model_dir(cli.home) is None and not (root / "current").exists()
+    assert not [p for p in root.iterdir() if p.name.startswith((".staging", ".current"))]
+    part = root / "downloads" / repo.commit / "model.safetensors.part"
+    kept = part.stat().st_size
+    assert 0 < kept < size
+    assert cli.status()["state"] == "not_downloaded"
+
+    fake_hub.throttle_bps = None
+    first_new = len(fake_hub.requests)
+    result = cli.run("download")
+    assert result.returncode == 0, result.stderr
+    gets = [(p, r) for m, p, r in fake_hub.requests[first_new:] if m == "GET"
+            and "/api/" not in p]
+    assert gets and all(p.endswith("model.safetensors") and r == f"bytes={kept}-"
+                        for p, r in gets)
+    assert cli.status()["state"] == "downloaded"
+
+
+def test_a_second_download_reports_the_first(cli: Cli, fake_hub: FakeHub,
+                                             big_checkpoint: Path) -> None:
+    fake_hub.add_repo(REPO, big_checkpoint)
+    fake_hub.throttle_bps = 100_000  # slow enough to still run while we look at it
+    first = cli.start("download")
+    try:
+        wait_for(lambda: fake_hub.served("model.safetensors") > 0)
+        status = cli.status()
+        assert status["state"] == "downloading" and status["pid"] == first.pid
+        assert status["total_bytes"] > 0
+        second = cli.run("download")
+        message = one_line_error(second)
+        assert f"already running (process {first.pid})" in message and "%" in message
+        fake_hub.throttle_bps = None
+        first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0
+    assert cli.status()["state"] == "downloaded"
+
+
+def test_unload_and_delete_talk_to_the_running_gateway(cli: Cli, fake_hub: FakeHub,
+                                                       checkpoint_factory: Callable[..., Path]
+                                                       ) -> None:
+    fake_hub.add_repo(REPO, checkpoint_factory(layout="xlmr"))
+    assert cli.run("download").returncode == 0
+    env = {k: v for k, v in cli.env.items() if k.startswith("HF_")}
+    with GatewayProcess(cli.home, None, env=env, args=["--port", str(cli.port)]) as gateway:
+        answer = httpx.post(gateway.base_url + "/api/router/predict",
+                            json={"prompt": "hello"}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        status = cli.status()
+        assert status["source"] == "gateway" and status["state"] == "ready"
+        assert status["memory_usage_mb"] is not None
+
+        result = cli.run("unload")
+        assert result.returncode == 0 and "Unloaded" in result.stdout, result.stderr
+        after = httpx.get(gateway.base_url + "/api/router/status", timeout=10).json()
+        assert after["state"] == "downloaded" and after["memory_usage_mb"] is None
+
+        deleted = cli.run("delete")
+        assert deleted.returncode == 0 and "through the gateway" in deleted.stdout
+        after = httpx.get(gateway.base_url + "/api/router/status", timeout=10).json()
+        assert after["state"] == "not_downloaded"
+    assert installed_model_dir(cli.home) is None

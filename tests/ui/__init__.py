@@ -1,0 +1,1 @@
+"""Helpers for the dashboard's browser tests (headless Chromium via Playwright)."""
