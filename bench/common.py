@@ -22,7 +22,7 @@ CHECKPOINT_DIR = CACHE / "checkpoint"
 PEER_VENV = CACHE / "peer-venv"
 
 # The peers, pinned: what `python bench/run.py setup` installs into the peer venv.
-PEER_PACKAGES = ["routellm==0.2.0", "litellm[proxy]==1.108.7"]
+PEER_PACKAGES = ["routellm[serve]==0.2.0", "litellm[proxy]==1.108.7"]
 
 
 def peer_python() -> Path:

@@ -39,8 +39,8 @@ IMPLS = ("routellm", "fp32", "int8")
 class Options:
     threads: int = 2
     cold_runs: int = 5
-    rounds: int = 10
-    short_per_round: int = 30
+    rounds: int = 6
+    short_per_round: int = 25
     long_per_round: int = 3
     ours_python: str = sys.executable
 

@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import yaml
 
 from bench.checkpoint import ensure_checkpoint
@@ -55,6 +56,7 @@ class Options:
     duration_c1_s: float = 10.0
     duration_c64_s: float = 10.0
     warmup_s: float = 2.0
+    max_duration_s: float = 60.0
     ours_python: str = sys.executable
     only: list[str] = field(default_factory=list)  # target names; empty = all
 
@@ -207,22 +209,45 @@ def _start_routellm(env: dict[str, str], upstream: int) -> tuple[Server, int]:
     return server, port
 
 
+def _drain(url: str, model: str) -> None:
+    """Block until the server has worked off what a finished wrk run left queued.
+
+    wrk closes its connections with requests still in flight; a server that serialises
+    work (RouteLLM classifies on its event loop) keeps computing those, which would
+    otherwise land in the next measurement. One more request queues behind them.
+    """
+    body = {"model": model, "messages": [{"role": "user", "content": "drain"}], "max_tokens": 8}
+    with httpx.Client(timeout=600.0, trust_env=False) as client:
+        client.post(url, json=body, headers={"Authorization": f"Bearer {BENCH_KEY}"})
+
+
 def _measure(target: Target, url: str, options: Options) -> dict:
     out: dict = {"label": target.label, "model": target.model}
-    for connections, duration in ((1, options.duration_c1_s), (64, options.duration_c64_s)):
-        run_wrk(url, target.model, SHORT, connections, options.warmup_s, key=BENCH_KEY)
-        result = run_wrk(url, target.model, SHORT, connections, duration, key=BENCH_KEY)
+    run_wrk(url, target.model, SHORT, 1, options.warmup_s, key=BENCH_KEY)
+    _drain(url, target.model)
+    c1 = run_wrk(url, target.model, SHORT, 1, options.duration_c1_s, key=BENCH_KEY)
+    _drain(url, target.model)
+    # At concurrency 64 a server that handles one request at a time answers the first
+    # wave only after 64 service times: run long enough (3 waves, at most 60 s) that the
+    # rate is a steady-state one.
+    service_s = c1["mean_us"] / 1e6
+    c64_s = min(max(options.duration_c64_s, 3 * 64 * service_s), options.max_duration_s)
+    run_wrk(url, target.model, SHORT, 64, min(options.warmup_s, 1.0), key=BENCH_KEY)
+    _drain(url, target.model)
+    c64 = run_wrk(url, target.model, SHORT, 64, c64_s, key=BENCH_KEY)
+    _drain(url, target.model)
+    for connections, result in ((1, c1), (64, c64)):
         out[f"c{connections}"] = result
         log(
             f"[gateway]   {target.name} c{connections}: p50 {result['p50_us'] / 1000:.2f} ms, "
             f"p99 {result['p99_us'] / 1000:.2f} ms, {result['rps']:.0f} req/s, "
-            f"{result['errors']} errors"
+            f"{result['ok']} ok in {result['duration_us'] / 1e6:.0f} s, {result['errors']} errors"
         )
     return out
 
 
 def _probe(server: Server, url: str, model: str) -> dict:
-    response = server.wait_ready(url, model)
+    response = server.wait_ready(url, model, BENCH_KEY)
     headers = {k: v for k, v in response.headers.items() if k.startswith("x-localrouter")}
     return {
         "status": response.status_code,

@@ -30,7 +30,7 @@ def setup() -> None:
             [sys.executable, "-m", "venv", "--system-site-packages", str(PEER_VENV)], check=True
         )
     subprocess.run(
-        [str(peer_python()), "-m", "pip", "install", "routellm[serve]==0.2.0", *PEER_PACKAGES[1:]],
+        [str(peer_python()), "-m", "pip", "install", *PEER_PACKAGES],
         check=True,
     )
     ensure_checkpoint(CHECKPOINT_DIR)
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         help="fewer runs and shorter loads: a smoke run, not for RESULTS.md",
     )
     parser.add_argument("--cold-runs", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument(
         "--duration",
         type=float,

@@ -45,7 +45,9 @@ class Server:
             return ""
         return " | ".join(text[-lines:])[-600:]
 
-    def wait_ready(self, url: str, model: str, timeout_s: float = 180.0) -> httpx.Response:
+    def wait_ready(
+        self, url: str, model: str, key: str, timeout_s: float = 180.0
+    ) -> httpx.Response:
         """Poll with a real chat completion until it answers 200 (or fail with the log)."""
         deadline = time.monotonic() + timeout_s
         body = {
@@ -62,7 +64,7 @@ class Server:
                     )
                 try:
                     response = client.post(
-                        url, json=body, headers={"Authorization": "Bearer sk-bench-unused"}
+                        url, json=body, headers={"Authorization": f"Bearer {key}"}
                     )
                     if response.status_code == 200 and response.json().get("choices"):
                         return response

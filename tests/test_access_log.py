@@ -93,8 +93,13 @@ def test_gateway_flushes_on_shutdown_and_logs_prompts_when_asked(tmp_path: Path)
             with httpx.Client(timeout=30) as client:
                 ids = []
                 for index in range(200):
-                    answer = client.post(gw.v1_url + "/chat/completions", json={
-                        "model": "up/s", "messages": [{"role": "user", "content": f"p{index}"}]})
+                    answer = client.post(
+                        gw.v1_url + "/chat/completions",
+                        json={
+                            "model": "up/s",
+                            "messages": [{"role": "user", "content": f"p{index}"}],
+                        },
+                    )
                     ids.append(answer.headers["x-request-id"])
         finally:
             gw.stop()  # right away: entries still queued must reach the disk

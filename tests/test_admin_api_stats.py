@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from localrouter.gateway.stats import bucket_secs_for, compute_stats, model_ref
+from localrouter.gateway.stats import (
+    LogIndex,
+    bucket_secs_for,
+    compute_stats,
+    model_ref,
+    rows_of,
+)
 from localrouter.settings import Price
 
 NOW = datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC)
@@ -35,7 +43,7 @@ def test_timestamps_in_any_common_spelling_land_in_their_bucket() -> None:
         {"timestamp": "yesterday", "tier": "strong"},  # unreadable: skipped
     ]
     stats = compute_stats(
-        entries, threshold=0.5, hours=1, now=NOW, prices={}, strong_model="a/strong"
+        rows_of(entries), threshold=0.5, hours=1, now=NOW, prices={}, strong_model="a/strong"
     )
     assert stats["total"] == 4
     assert stats["by_tier"] == {"strong": 1, "weak": 2, "direct": 1}
@@ -71,7 +79,7 @@ def test_cost_counts_successful_routed_requests_only() -> None:
         {**routed("direct", "c/other")},  # direct: neither tier, no price needed
     ]
     stats = compute_stats(
-        entries, threshold=0.3, hours=24, now=NOW, prices=prices, strong_model="a/strong"
+        rows_of(entries), threshold=0.3, hours=24, now=NOW, prices=prices, strong_model="a/strong"
     )
     cost = stats["cost"]
     assert stats["errors"] == 1
@@ -87,3 +95,32 @@ def test_model_ref_joins_provider_and_model() -> None:
     assert model_ref({"provider": "ollama", "model": "ollama/llama3.2"}) == "ollama/llama3.2"
     assert model_ref({"provider": "openrouter", "model": "meta/llama"}) == "openrouter/meta/llama"
     assert model_ref({"model": None}) is None
+
+
+def test_log_index_reads_only_what_was_appended(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    path = tmp_path / f"access-{now.date().isoformat()}.jsonl"
+    old = tmp_path / f"access-{(now - timedelta(days=3)).date().isoformat()}.jsonl"
+
+    def line(tier: str, seconds_ago: float = 1) -> str:
+        stamp = (now - timedelta(seconds=seconds_ago)).isoformat()
+        return json.dumps({"timestamp": stamp, "tier": tier, "routellm_win_rate": 0.5}) + "\n"
+
+    old.write_text(line("strong", 3 * 86400), encoding="utf-8")
+    path.write_text(line("strong") + "{not json\n" + line("weak"), encoding="utf-8")
+    index = LogIndex(tmp_path)
+    since = now - timedelta(hours=1)
+    assert [r.tier for r in index.rows_since(since)] == ["strong", "weak"]
+
+    half = line("direct")
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(half[:10])  # a line being written: not read yet
+    assert len(index.rows_since(since)) == 2
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(half[10:])
+    assert [r.tier for r in index.rows_since(since)] == ["strong", "weak", "direct"]
+
+    path.write_text(line("weak"), encoding="utf-8")  # replaced by a shorter file
+    assert [r.tier for r in index.rows_since(since)] == ["weak"]
+    week = index.rows_since(now - timedelta(days=7))
+    assert sorted(r.tier for r in week) == ["strong", "weak"]

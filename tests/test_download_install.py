@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from localrouter.routellm.hub import DownloadCancelled, HubConfig, ProgressTrack
 from localrouter.routellm.install import (
     DownloadInProgress,
     DownloadLock,
+    InstallResult,
     install_model,
     installed_info,
     installed_model_dir,
@@ -45,17 +47,20 @@ def big_checkpoint(checkpoint_factory: Callable[..., Path]) -> Path:
     return checkpoint_factory(layout="xlmr", vocab_size=20000)
 
 
-def _install(home: Path, hub: FakeHub, timeout: float = 2.0,
-             **kwargs: object):  # type: ignore[no-untyped-def]
+def _install(home: Path, hub: FakeHub, timeout: float = 2.0, **kwargs: Any) -> InstallResult:
     config = HubConfig(endpoint=hub.url, retries=2, timeout=timeout)
-    return install_model(home, repo_id=REPO, revision="main", precision="int8",
-                         hub=config, **kwargs)  # type: ignore[arg-type]
+    return install_model(
+        home, repo_id=REPO, revision="main", precision="int8", hub=config, **kwargs
+    )
 
 
 def _leftovers(home: Path) -> list[str]:
     root = routellm_dir(home)
-    return sorted(p.name for p in root.iterdir() if p.name.startswith(
-        (".staging-", ".trash-", ".current-", ".download-")))
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.name.startswith((".staging-", ".trash-", ".current-", ".download-"))
+    )
 
 
 def _versions(home: Path) -> list[str]:
@@ -84,17 +89,19 @@ def test_install_end_to_end(home: Path, fake_hub: FakeHub, checkpoint: Path) -> 
     gets = sum(1 for m, _, _ in fake_hub.requests if m == "GET")
     again = _install(home, fake_hub)  # same commit: nothing downloaded
     assert again.reused and again.model_dir == model_dir
-    assert sum(1 for m, p, _ in fake_hub.requests if m == "GET" and "/api/" not in p) == \
-        gets - 1
+    assert sum(1 for m, p, _ in fake_hub.requests if m == "GET" and "/api/" not in p) == gets - 1
 
 
-def test_not_enough_disk_is_refused_before_downloading(home: Path, fake_hub: FakeHub,
-                                                      checkpoint: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_not_enough_disk_is_refused_before_downloading(
+    home: Path, fake_hub: FakeHub, checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_hub.add_repo(REPO, checkpoint)
     monkeypatch.setenv("LOCALROUTER_FAKE_FREE_BYTES", "1000000")
-    with pytest.raises(DownloadError, match=r"not enough free disk space .* need about "
-                                            r"[\d.]+ MB but only 1\.0 MB is free"):
+    with pytest.raises(
+        DownloadError,
+        match=r"not enough free disk space .* need about "
+        r"[\d.]+ MB but only 1\.0 MB is free",
+    ):
         _install(home, fake_hub)
     with pytest.raises(DownloadError, match="not enough free disk space"):
         _install(home, fake_hub, free_bytes=10)  # or by parameter
@@ -102,8 +109,9 @@ def test_not_enough_disk_is_refused_before_downloading(home: Path, fake_hub: Fak
     assert installed_model_dir(home) is None and _leftovers(home) == []
 
 
-def test_failures_keep_the_previous_model(home: Path, fake_hub: FakeHub, checkpoint: Path,
-                                          checkpoint_factory: Callable[..., Path]) -> None:
+def test_failures_keep_the_previous_model(
+    home: Path, fake_hub: FakeHub, checkpoint: Path, checkpoint_factory: Callable[..., Path]
+) -> None:
     first = fake_hub.add_repo(REPO, checkpoint)
     _install(home, fake_hub)
     before = installed_model_dir(home)
@@ -130,8 +138,9 @@ def test_failures_keep_the_previous_model(home: Path, fake_hub: FakeHub, checkpo
         service.close()
 
 
-def test_conversion_failure_installs_nothing(home: Path, fake_hub: FakeHub,
-                                            checkpoint: Path) -> None:
+def test_conversion_failure_installs_nothing(
+    home: Path, fake_hub: FakeHub, checkpoint: Path
+) -> None:
     files = {p.name: p.read_bytes() for p in checkpoint.iterdir() if p.is_file()}
     files["model.safetensors"] = b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage"
     fake_hub.add_repo(REPO, files=files)
@@ -146,8 +155,9 @@ def test_one_download_at_a_time(home: Path, fake_hub: FakeHub, big_checkpoint: P
     fake_hub.hang_at["model.safetensors"] = 100_000  # the first download stalls there
     tracker = ProgressTracker()
     outcome: list[object] = []
-    worker = threading.Thread(target=lambda: outcome.append(
-        _install(home, fake_hub, timeout=60, tracker=tracker)))
+    worker = threading.Thread(
+        target=lambda: outcome.append(_install(home, fake_hub, timeout=60, tracker=tracker))
+    )
     worker.start()
     try:
         deadline = time.monotonic() + 10
@@ -170,8 +180,9 @@ def test_one_download_at_a_time(home: Path, fake_hub: FakeHub, big_checkpoint: P
     assert outcome and installed_model_dir(home) is not None
 
 
-def test_cancel_then_resume_without_downloading_again(home: Path, fake_hub: FakeHub,
-                                                     big_checkpoint: Path) -> None:
+def test_cancel_then_resume_without_downloading_again(
+    home: Path, fake_hub: FakeHub, big_checkpoint: Path
+) -> None:
     repo = fake_hub.add_repo(REPO, big_checkpoint)
     size = len(repo.files["model.safetensors"])
     fake_hub.throttle_bps = 2_000_000
@@ -202,8 +213,11 @@ def test_cancel_then_resume_without_downloading_again(home: Path, fake_hub: Fake
     first_new = len(fake_hub.requests)
     result = _install(home, fake_hub)
     assert result.downloaded_bytes == size - kept
-    gets = [(path, rng) for method, path, rng in fake_hub.requests[first_new:]
-            if method == "GET" and "/api/" not in path]
+    gets = [
+        (path, rng)
+        for method, path, rng in fake_hub.requests[first_new:]
+        if method == "GET" and "/api/" not in path
+    ]
     # Only the unfinished file was asked for, from where it stopped; the others were
     # complete and verified, so they were not fetched again.
     assert gets and all(path.endswith("/model.safetensors") for path, _ in gets)
@@ -211,8 +225,9 @@ def test_cancel_then_resume_without_downloading_again(home: Path, fake_hub: Fake
     assert installed_model_dir(home) is not None
 
 
-def test_offline_mode(home: Path, fake_hub: FakeHub, checkpoint: Path,
-                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_offline_mode(
+    home: Path, fake_hub: FakeHub, checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DownloadError, match="HF_HUB_OFFLINE is set and no router model"):
         install_model(home, repo_id=REPO, revision="main")
@@ -223,6 +238,11 @@ def test_offline_mode(home: Path, fake_hub: FakeHub, checkpoint: Path,
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     result = install_model(home, repo_id=REPO, revision="main")  # HubConfig from the env
     assert result.offline and result.commit == repo.commit
+    assert install_model(home, repo_id=REPO, revision=repo.commit).offline
+    with pytest.raises(DownloadError, match="installed commit is"):
+        install_model(home, repo_id=REPO, revision="0" * 40)
+    with pytest.raises(DownloadError, match="installed model is routellm/bert_gpt4_augmented"):
+        install_model(home, repo_id="other/repo", revision="main")
     service = RouterService(home, lambda: RouteLLMSettings(idle_timeout_secs=0))
     try:
         assert 0.0 <= service.predict(["offline?"])[0].win_rate <= 1.0
@@ -230,8 +250,9 @@ def test_offline_mode(home: Path, fake_hub: FakeHub, checkpoint: Path,
         service.close()
 
 
-def test_interrupted_runs_are_cleaned_at_the_next_start(home: Path, fake_hub: FakeHub,
-                                                        checkpoint: Path) -> None:
+def test_interrupted_runs_are_cleaned_at_the_next_start(
+    home: Path, fake_hub: FakeHub, checkpoint: Path
+) -> None:
     repo = fake_hub.add_repo(REPO, checkpoint)
     _install(home, fake_hub)
     root = routellm_dir(home)

@@ -24,13 +24,17 @@ def upstream() -> Iterator[FakeUpstream]:
 
 
 @pytest.fixture(scope="module")
-def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-    GatewayProcess
-]:
+def gateway(
+    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
     settings = {
         "providers": [
-            {"name": "alpha", "base_url": upstream.base_url, "api_key_env": "ALPHA_TEST_KEY",
-             "models": ["listed-1", "listed-2"]},
+            {
+                "name": "alpha",
+                "base_url": upstream.base_url,
+                "api_key_env": "ALPHA_TEST_KEY",
+                "models": ["listed-1", "listed-2"],
+            },
             {"name": "beta", "base_url": upstream.base_url, "api_key": CONFIG_KEY},
         ],
         # No router model is installed in this home: auto requests go to the strong tier.
@@ -73,7 +77,8 @@ def test_config_key_used_and_request_body_key_ignored(
     client: openai.OpenAI, upstream: FakeUpstream
 ) -> None:
     client.chat.completions.create(
-        model="beta/m-config", messages=[{"role": "user", "content": "x"}],
+        model="beta/m-config",
+        messages=[{"role": "user", "content": "x"}],
         extra_body={"api_key": "sk-from-body"},
     )
     sent = upstream.requests_for("m-config")[-1]
@@ -99,7 +104,8 @@ def test_auto_without_router_model_goes_strong(
 
 def test_streaming_sync(client: openai.OpenAI, gateway: GatewayProcess) -> None:
     stream = client.chat.completions.create(
-        model="beta/streamer", messages=[{"role": "user", "content": "one two three"}],
+        model="beta/streamer",
+        messages=[{"role": "user", "content": "one two three"}],
         stream=True,
     )
     chunks = list(stream)
@@ -115,10 +121,14 @@ def test_streaming_sync(client: openai.OpenAI, gateway: GatewayProcess) -> None:
 
 
 def test_streaming_with_client_usage_request(client: openai.OpenAI) -> None:
-    chunks = list(client.chat.completions.create(
-        model="beta/streamer", messages=[{"role": "user", "content": "a b"}], stream=True,
-        stream_options={"include_usage": True},
-    ))
+    chunks = list(
+        client.chat.completions.create(
+            model="beta/streamer",
+            messages=[{"role": "user", "content": "a b"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert chunks[-1].usage.prompt_tokens == 2
 
@@ -127,14 +137,17 @@ def test_async_client_concurrent_and_streaming(gateway: GatewayProcess) -> None:
     async def run() -> tuple[list[str], str]:
         client = openai.AsyncOpenAI(base_url=gateway.v1_url, api_key="x", max_retries=0)
         async with client:
-            answers = await asyncio.gather(*(
-                client.chat.completions.create(
-                    model=f"alpha/async-{i}", messages=[{"role": "user", "content": "hi"}]
+            answers = await asyncio.gather(
+                *(
+                    client.chat.completions.create(
+                        model=f"alpha/async-{i}", messages=[{"role": "user", "content": "hi"}]
+                    )
+                    for i in range(20)
                 )
-                for i in range(20)
-            ))
+            )
             stream = await client.chat.completions.create(
-                model="alpha/async-stream", messages=[{"role": "user", "content": "hi"}],
+                model="alpha/async-stream",
+                messages=[{"role": "user", "content": "hi"}],
                 stream=True,
             )
             pieces = [c.choices[0].delta.content or "" async for c in stream if c.choices]
@@ -149,9 +162,9 @@ def test_completions_and_embeddings(client: openai.OpenAI, upstream: FakeUpstrea
     completion = client.completions.create(model="alpha/text-model", prompt="say hi")
     assert completion.choices[0].text == "completion from text-model"
     streamed = "".join(
-        c.choices[0].text for c in client.completions.create(
-            model="alpha/text-model", prompt="say hi", stream=True
-        ) if c.choices
+        c.choices[0].text
+        for c in client.completions.create(model="alpha/text-model", prompt="say hi", stream=True)
+        if c.choices
     )
     assert streamed == "completion from text-model"
     embedding = client.embeddings.create(model="beta/embedder", input=["a", "b"])
@@ -187,11 +200,13 @@ def test_paths_without_v1(gateway: GatewayProcess) -> None:
     assert answer.status_code == 200 and answer.json()["model"] == "plain"
     assert httpx.get(gateway.base_url + "/models").json()["data"][0]["id"] == "localrouter/auto"
     assert httpx.get(gateway.base_url + "/models/auto").json()["id"] == "auto"
-    completion = httpx.post(gateway.base_url + "/completions", json={"model": "alpha/p",
-                                                                      "prompt": "x"})
+    completion = httpx.post(
+        gateway.base_url + "/completions", json={"model": "alpha/p", "prompt": "x"}
+    )
     assert completion.status_code == 200
-    embeddings = httpx.post(gateway.base_url + "/embeddings", json={"model": "alpha/e",
-                                                                    "input": "x"})
+    embeddings = httpx.post(
+        gateway.base_url + "/embeddings", json={"model": "alpha/e", "input": "x"}
+    )
     assert embeddings.status_code == 200
 
 
@@ -207,8 +222,15 @@ def test_health_metrics_openapi(client: openai.OpenAI, gateway: GatewayProcess) 
     assert "localrouter_win_rate_bucket" in text
     assert "localrouter_router_unavailable_total" in text
     spec = httpx.get(gateway.base_url + "/openapi.json").json()
-    for path in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
-                 "/v1/models/{model_id}", "/health", "/metrics"):
+    for path in (
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+        "/v1/models",
+        "/v1/models/{model_id}",
+        "/health",
+        "/metrics",
+    ):
         assert path in spec["paths"], path
     body = spec["paths"]["/v1/chat/completions"]["post"]["requestBody"]
     assert body["content"]["application/json"]["schema"]["required"] == ["model", "messages"]
@@ -217,10 +239,15 @@ def test_health_metrics_openapi(client: openai.OpenAI, gateway: GatewayProcess) 
 def test_multipart_content_text_reaches_upstream_unchanged(
     client: openai.OpenAI, upstream: FakeUpstream
 ) -> None:
-    messages = [{"role": "user", "content": [
-        {"type": "text", "text": "describe"},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
-    ]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "describe"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+            ],
+        }
+    ]
     client.chat.completions.create(model="alpha/vision", messages=messages)  # type: ignore[arg-type]
     assert upstream.requests_for("vision")[-1].body["messages"] == messages
 

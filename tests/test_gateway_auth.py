@@ -31,16 +31,21 @@ def upstream() -> Iterator[FakeUpstream]:
 
 
 @pytest.fixture(scope="module")
-def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-    GatewayProcess
-]:
+def gateway(
+    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
     settings = {
-        "providers": [{"name": "openai", "base_url": upstream.base_url, "api_key": "sk-up"},
-                      {"name": "other", "base_url": upstream.base_url}],
+        "providers": [
+            {"name": "openai", "base_url": upstream.base_url, "api_key": "sk-up"},
+            {"name": "other", "base_url": upstream.base_url},
+        ],
         "routing": {"strong": ["openai/big"], "weak": ["other/small"]},
         "clients": [
-            {"name": "app-one", "key_sha256": sha(APP_KEY),
-             "allowed_models": ["openai/*", "localrouter/auto"]},
+            {
+                "name": "app-one",
+                "key_sha256": sha(APP_KEY),
+                "allowed_models": ["openai/*", "localrouter/auto"],
+            },
             {"name": "admin", "key_sha256": sha(ADMIN_KEY), "allowed_models": ["*"]},
         ],
     }
@@ -56,8 +61,9 @@ USER = [{"role": "user", "content": "x"}]
 
 
 def test_missing_or_wrong_key_is_401(gateway: GatewayProcess) -> None:
-    answer = httpx.post(gateway.v1_url + "/chat/completions",
-                        json={"model": "openai/big", "messages": USER})
+    answer = httpx.post(
+        gateway.v1_url + "/chat/completions", json={"model": "openai/big", "messages": USER}
+    )
     assert answer.status_code == 401
     error = answer.json()["error"]
     assert error["type"] == "authentication_error" and error["code"] == "invalid_api_key"

@@ -18,7 +18,11 @@ def run_serve(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LOCALROUTER_HOME": str(home)}
     return subprocess.run(
         [sys.executable, "-m", "localrouter", "serve", *args],
-        env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -38,6 +42,14 @@ def test_bad_settings_file_is_one_line_error(tmp_path: Path) -> None:
     assert len(lines) == 1, result.stderr
     assert "routing.threshold" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_unparsable_yaml_is_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "settings.yaml").write_text("routing: [unclosed\n  threshold: : :\n")
+    result = run_serve(tmp_path, "--port", "0")
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "not valid YAML" in result.stderr
 
 
 def test_explicit_config_file_is_used(tmp_path: Path) -> None:

@@ -23,15 +23,18 @@ def upstream() -> Iterator[FakeUpstream]:
 
 
 @pytest.fixture(scope="module")
-def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-    GatewayProcess
-]:
+def gateway(
+    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
     settings = {
         "server": {"max_body_bytes": MAX_BODY},
         "providers": [
             {"name": "up", "base_url": upstream.base_url, "api_key": "sk-errors-secret-9999"},
-            {"name": "dead", "base_url": f"http://127.0.0.1:{free_port()}/v1",
-             "connect_timeout_secs": 1},
+            {
+                "name": "dead",
+                "base_url": f"http://127.0.0.1:{free_port()}/v1",
+                "connect_timeout_secs": 1,
+            },
         ],
         "routing": {"strong": ["up/s1", "dead/s2"], "weak": ["up/w1"]},
     }
@@ -72,8 +75,10 @@ def test_invalid_json(gateway: GatewayProcess) -> None:
         ({"model": "auto"}, "messages"),
         ({"model": "auto", "messages": "hello"}, "messages"),
         ({"model": "auto", "messages": [{"content": "no role"}]}, "messages[0]"),
-        ({"model": "auto", "messages": [{"role": "user", "content": "x"}], "stream": "yes"},
-         "stream"),
+        (
+            {"model": "auto", "messages": [{"role": "user", "content": "x"}], "stream": "yes"},
+            "stream",
+        ),
     ],
 )
 def test_missing_or_invalid_fields(
@@ -103,16 +108,18 @@ def test_unknown_model_lists_available(gateway: GatewayProcess) -> None:
         assert "up/s1" in error["available"]
 
 
-@pytest.mark.parametrize("model", ["router-bert-1.5", "router-bert--0.1", "router-bert-abc",
-                                   "router-bert-nan"])
+@pytest.mark.parametrize(
+    "model", ["router-bert-1.5", "router-bert--0.1", "router-bert-abc", "router-bert-nan"]
+)
 def test_bad_router_threshold(gateway: GatewayProcess, model: str) -> None:
     answer = chat(gateway, json={"model": model, "messages": [{"role": "user", "content": "x"}]})
     assert assert_error(answer, 400, "invalid_threshold")["param"] == "model"
 
 
 def test_body_too_large_with_content_length(gateway: GatewayProcess) -> None:
-    body = json.dumps({"model": "auto", "messages": [
-        {"role": "user", "content": "x" * (MAX_BODY * 4)}]}).encode()
+    body = json.dumps(
+        {"model": "auto", "messages": [{"role": "user", "content": "x" * (MAX_BODY * 4)}]}
+    ).encode()
     assert_error(chat(gateway, content=body), 413, "request_too_large")
 
 
@@ -136,8 +143,10 @@ def test_all_upstreams_failed(gateway: GatewayProcess, upstream: FakeUpstream) -
     upstream.fail("s1", "500")
     upstream.fail("w1", "429")
     try:
-        answer = chat(gateway, json={"model": "localrouter/auto",
-                                     "messages": [{"role": "user", "content": "x"}]})
+        answer = chat(
+            gateway,
+            json={"model": "localrouter/auto", "messages": [{"role": "user", "content": "x"}]},
+        )
     finally:
         upstream.heal("s1")
         upstream.heal("w1")
@@ -159,8 +168,9 @@ def test_upstream_non_retryable_error_is_passed_through(
 ) -> None:
     upstream.fail("bad-param", "400", message="temperature must be <= 2")
     try:
-        answer = chat(gateway, json={"model": "up/bad-param",
-                                     "messages": [{"role": "user", "content": "x"}]})
+        answer = chat(
+            gateway, json={"model": "up/bad-param", "messages": [{"role": "user", "content": "x"}]}
+        )
     finally:
         upstream.heal("bad-param")
     error = assert_error(answer, 400, "fake_400")

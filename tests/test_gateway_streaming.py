@@ -12,6 +12,7 @@ import httpx
 import openai
 import pytest
 
+from localrouter.gateway.streaming import SseRelay
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import GatewayProcess
 
@@ -23,9 +24,9 @@ def upstream() -> Iterator[FakeUpstream]:
 
 
 @pytest.fixture(scope="module")
-def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-    GatewayProcess
-]:
+def gateway(
+    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
     settings = {
         "providers": [{"name": "up", "base_url": upstream.base_url}],
         "routing": {"strong": ["up/s1", "up/s2"], "weak": ["up/w1"]},
@@ -98,7 +99,9 @@ def test_failure_after_first_chunk_ends_with_error_event(
     response, events = stream_events(gateway, "up/dropper")
     assert response.status_code == 200
     assert [json.loads(e)["choices"][0]["delta"]["content"] for e in events[:2]] == [
-        "reply", " from"]
+        "reply",
+        " from",
+    ]
     error: dict[str, Any] = json.loads(events[2])["error"]
     assert set(error) >= {"message", "type", "code"}
     assert "up/dropper" in error["message"]
@@ -139,3 +142,36 @@ def test_client_disconnect_cancels_upstream(
     assert upstream.completed_streams == 0
     entry = gateway.entry(request_id)
     assert entry["status"] == "error" and entry["error"] == "client disconnected"
+    assert entry["status_code"] == 499
+
+
+def test_upstream_rejecting_stream_options_is_asked_again_without(
+    gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    upstream.fail("old-server", "no_stream_options")
+    response, events = stream_events(gateway, "up/old-server")
+    assert response.status_code == 200 and events[-1] == "[DONE]"
+    sent = upstream.requests_for("old-server")
+    assert ["stream_options" in r.body for r in sent] == [True, False]
+    entry = gateway.entry(response.headers["x-request-id"])
+    assert [a["status"] for a in entry["attempts"]] == [400, 200]
+    assert entry["status"] == "success"
+
+
+def test_relay_splits_events_across_reads_and_strips_only_the_added_usage_chunk() -> None:
+    usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    events = [
+        b'data: {"choices": [{"delta": {"content": "a"}}]}\r\n\r\n',
+        b'data: {"choices": [{"delta": {"content": "b"}}], "usage": null}\n\n',
+        b'data: {"choices": [], "usage": ' + json.dumps(usage).encode() + b"}\n\n",
+        b"data: [DONE]\n\n",
+    ]
+    stream = b"".join(events)
+    for strip in (True, False):
+        for size in (1, 7, len(stream)):
+            relay = SseRelay(strip_usage_chunk=strip)
+            out = b"".join(relay.feed(stream[i : i + size]) for i in range(0, len(stream), size))
+            out += relay.finish()
+            expected = [events[0], events[1], events[3]] if strip else events
+            assert out == b"".join(expected)
+            assert relay.usage == usage and relay.saw_done

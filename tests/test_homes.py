@@ -27,8 +27,7 @@ def user_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def test_home_resolution(user_home: Path, monkeypatch: pytest.MonkeyPatch,
-                         tmp_path: Path) -> None:
+def test_home_resolution(user_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert home_dir() == user_home / ".localrouter"
     monkeypatch.setenv("LOCALROUTER_ENV", "dev")
     assert home_dir() == user_home / ".localrouter-dev"
@@ -43,20 +42,24 @@ def test_home_resolution(user_home: Path, monkeypatch: pytest.MonkeyPatch,
         home_dir()
 
 
-def test_model_commands_use_the_named_home(user_home: Path, tmp_path: Path,
-                                           checkpoint_factory: Callable[..., Path]) -> None:
+def test_model_commands_use_the_named_home(
+    user_home: Path, tmp_path: Path, checkpoint_factory: Callable[..., Path]
+) -> None:
     with FakeHub() as hub:
         repo = hub.add_repo("routellm/bert_gpt4_augmented", checkpoint_factory(layout="xlmr"))
         env = {k: v for k, v in os.environ.items() if k not in HF_VARIABLES_TO_CLEAR}
-        env.update(hf_environment(hub.url, tmp_path / "hf"), HOME=str(user_home),
-                   LOCALROUTER_ENV="ci-test")
+        env.update(
+            hf_environment(hub.url, tmp_path / "hf"), HOME=str(user_home), LOCALROUTER_ENV="ci-test"
+        )
         env.pop("LOCALROUTER_HOME", None)
         command = [sys.executable, "-m", "localrouter", "routellm"]
-        download = subprocess.run([*command, "download"], env=env, capture_output=True,
-                                  text=True, timeout=120)
+        download = subprocess.run(
+            [*command, "download"], env=env, capture_output=True, text=True, timeout=120
+        )
         assert download.returncode == 0, download.stderr
-        status = subprocess.run([*command, "status", "--json"], env=env,
-                                capture_output=True, text=True, timeout=60)
+        status = subprocess.run(
+            [*command, "status", "--json"], env=env, capture_output=True, text=True, timeout=60
+        )
     assert status.returncode == 0, status.stderr
     named = user_home / ".localrouter-ci-test"
     data = json.loads(status.stdout)

@@ -39,18 +39,19 @@ def _hub(fake: FakeHub, **kwargs: object) -> HubConfig:
     return HubConfig(endpoint=fake.url, **kwargs)  # type: ignore[arg-type]
 
 
-def _download_all(remote: RemoteCheckpoint, folder: Path, hub: HubConfig,
-                  tracker: ProgressTracker | None = None) -> ProgressTracker:
+def _download_all(
+    remote: RemoteCheckpoint, folder: Path, hub: HubConfig, tracker: ProgressTracker | None = None
+) -> ProgressTracker:
     tracker = tracker or ProgressTracker()
     tracker.set_total(remote.total_bytes)
     for f in remote.files:
-        download_file(f, folder, hub, tracker, threading.Event(), repo_id=REPO,
-                      revision="main")
+        download_file(f, folder, hub, tracker, threading.Event(), repo_id=REPO, revision="main")
     return tracker
 
 
-def test_sizes_and_hashes_are_known_before_the_first_byte(fake_hub: FakeHub,
-                                                          checkpoint: Path) -> None:
+def test_sizes_and_hashes_are_known_before_the_first_byte(
+    fake_hub: FakeHub, checkpoint: Path
+) -> None:
     repo = fake_hub.add_repo(REPO, checkpoint)
     remote = resolve_checkpoint(REPO, "main", HubConfig.from_env())  # HF_ENDPOINT is honoured
     assert remote.commit == repo.commit
@@ -64,8 +65,9 @@ def test_sizes_and_hashes_are_known_before_the_first_byte(fake_hub: FakeHub,
     assert not [r for r in fake_hub.requests if r[0] == "GET" and "/resolve/" in r[1]]
 
 
-def test_download_verifies_and_reports_every_byte(fake_hub: FakeHub, checkpoint: Path,
-                                                  tmp_path: Path) -> None:
+def test_download_verifies_and_reports_every_byte(
+    fake_hub: FakeHub, checkpoint: Path, tmp_path: Path
+) -> None:
     fake_hub.add_repo(REPO, checkpoint)
     hub = _hub(fake_hub)
     remote = resolve_checkpoint(REPO, "main", hub)
@@ -79,11 +81,15 @@ def test_download_verifies_and_reports_every_byte(fake_hub: FakeHub, checkpoint:
 
 
 def test_missing_optional_tokenizer_file_is_fine(fake_hub: FakeHub, checkpoint: Path) -> None:
-    fake_hub.add_repo(REPO, checkpoint, only=("config.json", "model.safetensors",
-                                              "sentencepiece.bpe.model"))
+    fake_hub.add_repo(
+        REPO, checkpoint, only=("config.json", "model.safetensors", "sentencepiece.bpe.model")
+    )
     remote = resolve_checkpoint(REPO, "main", _hub(fake_hub))
-    assert [f.name for f in remote.files] == ["config.json", "sentencepiece.bpe.model",
-                                               "model.safetensors"]
+    assert [f.name for f in remote.files] == [
+        "config.json",
+        "sentencepiece.bpe.model",
+        "model.safetensors",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -94,15 +100,17 @@ def test_missing_optional_tokenizer_file_is_fine(fake_hub: FakeHub, checkpoint: 
         (("config.json", "model.safetensors"), "tokenizer.json or sentencepiece.bpe.model"),
     ],
 )
-def test_missing_required_file_is_named(fake_hub: FakeHub, checkpoint: Path,
-                                        only: tuple[str, ...], named: str) -> None:
+def test_missing_required_file_is_named(
+    fake_hub: FakeHub, checkpoint: Path, only: tuple[str, ...], named: str
+) -> None:
     fake_hub.add_repo(REPO, checkpoint, only=only)
     with pytest.raises(DownloadError, match=named):
         resolve_checkpoint(REPO, "main", _hub(fake_hub))
 
 
-def test_404_on_a_listed_required_file_is_a_clear_error(fake_hub: FakeHub,
-                                                        checkpoint: Path) -> None:
+def test_404_on_a_listed_required_file_is_a_clear_error(
+    fake_hub: FakeHub, checkpoint: Path
+) -> None:
     fake_hub.add_repo(REPO, checkpoint)
     fake_hub.missing.add("model.safetensors")
     with pytest.raises(DownloadError) as info:
@@ -120,8 +128,9 @@ def test_unknown_repo_and_revision(fake_hub: FakeHub, checkpoint: Path) -> None:
         resolve_checkpoint(REPO, "v9", _hub(fake_hub))
 
 
-def test_gated_repo_with_and_without_hf_token(fake_hub: FakeHub, checkpoint: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gated_repo_with_and_without_hf_token(
+    fake_hub: FakeHub, checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_hub.add_repo(REPO, checkpoint, gated_token="hf_right")
     with pytest.raises(DownloadError, match=r"gated repository.*set HF_TOKEN"):
         resolve_checkpoint(REPO, "main", HubConfig.from_env())
@@ -133,9 +142,9 @@ def test_gated_repo_with_and_without_hf_token(fake_hub: FakeHub, checkpoint: Pat
     assert remote.total_bytes == fake_hub.repos[REPO].total_bytes
 
 
-def test_flipped_byte_fails_the_checksum_and_keeps_nothing(fake_hub: FakeHub,
-                                                           checkpoint: Path,
-                                                           tmp_path: Path) -> None:
+def test_flipped_byte_fails_the_checksum_and_keeps_nothing(
+    fake_hub: FakeHub, checkpoint: Path, tmp_path: Path
+) -> None:
     fake_hub.add_repo(REPO, checkpoint)
     hub = _hub(fake_hub)
     remote = resolve_checkpoint(REPO, "main", hub)
@@ -144,13 +153,21 @@ def test_flipped_byte_fails_the_checksum_and_keeps_nothing(fake_hub: FakeHub,
         remote_file = remote.file(name)
         assert remote_file is not None
         with pytest.raises(DownloadError, match=f"{name} failed its checksum"):
-            download_file(remote_file, tmp_path, hub, ProgressTracker(), threading.Event(),
-                          repo_id=REPO, revision="main")
+            download_file(
+                remote_file,
+                tmp_path,
+                hub,
+                ProgressTracker(),
+                threading.Event(),
+                repo_id=REPO,
+                revision="main",
+            )
         assert not (tmp_path / name).exists() and not (tmp_path / f"{name}.part").exists()
 
 
-def test_dropped_connection_resumes_with_range(fake_hub: FakeHub, checkpoint: Path,
-                                               tmp_path: Path) -> None:
+def test_dropped_connection_resumes_with_range(
+    fake_hub: FakeHub, checkpoint: Path, tmp_path: Path
+) -> None:
     fake_hub.add_repo(REPO, checkpoint)
     size = (checkpoint / "model.safetensors").stat().st_size
     fake_hub.drop_once["model.safetensors"] = size // 2
@@ -158,16 +175,25 @@ def test_dropped_connection_resumes_with_range(fake_hub: FakeHub, checkpoint: Pa
     remote = resolve_checkpoint(REPO, "main", hub)
     remote_file = remote.file("model.safetensors")
     assert remote_file is not None
-    download_file(remote_file, tmp_path, hub, ProgressTracker(), threading.Event(),
-                  repo_id=REPO, revision="main")
-    assert (tmp_path / "model.safetensors").read_bytes() == (checkpoint / "model.safetensors"
-                                                             ).read_bytes()
+    download_file(
+        remote_file,
+        tmp_path,
+        hub,
+        ProgressTracker(),
+        threading.Event(),
+        repo_id=REPO,
+        revision="main",
+    )
+    assert (tmp_path / "model.safetensors").read_bytes() == (
+        checkpoint / "model.safetensors"
+    ).read_bytes()
     assert fake_hub.served("model.safetensors") == size  # the first half was not sent again
     assert any(rng == f"bytes={size // 2}-" for _, _, rng in fake_hub.requests)
 
 
-def test_part_file_from_an_earlier_run_is_resumed(fake_hub: FakeHub, checkpoint: Path,
-                                                  tmp_path: Path) -> None:
+def test_part_file_from_an_earlier_run_is_resumed(
+    fake_hub: FakeHub, checkpoint: Path, tmp_path: Path
+) -> None:
     fake_hub.add_repo(REPO, checkpoint)
     data = (checkpoint / "model.safetensors").read_bytes()
     (tmp_path / "model.safetensors.part").write_bytes(data[:1000])
@@ -176,31 +202,44 @@ def test_part_file_from_an_earlier_run_is_resumed(fake_hub: FakeHub, checkpoint:
     assert remote_file is not None
     tracker = ProgressTracker()
     tracker.set_total(len(data), already=1000)
-    download_file(remote_file, tmp_path, hub, tracker, threading.Event(), repo_id=REPO,
-                  revision="main")
+    download_file(
+        remote_file, tmp_path, hub, tracker, threading.Event(), repo_id=REPO, revision="main"
+    )
     assert (tmp_path / "model.safetensors").read_bytes() == data
     assert fake_hub.served("model.safetensors") == len(data) - 1000
     assert tracker.snapshot().downloaded_bytes == len(data)
 
 
-def test_server_gone_mid_file_is_a_clear_error(fake_hub: FakeHub, checkpoint: Path,
-                                               tmp_path: Path) -> None:
+def test_server_gone_mid_file_is_a_clear_error(
+    fake_hub: FakeHub, checkpoint: Path, tmp_path: Path
+) -> None:
     fake_hub.add_repo(REPO, checkpoint)
     fake_hub.die_at["model.safetensors"] = 5000
     hub = _hub(fake_hub, retries=2, timeout=2.0)
     remote_file = resolve_checkpoint(REPO, "main", hub).file("model.safetensors")
     assert remote_file is not None
     started = time.monotonic()
-    with pytest.raises(DownloadError, match=r"cannot reach the hub while fetching "
-                                            r"model\.safetensors"):
-        download_file(remote_file, tmp_path, hub, ProgressTracker(), threading.Event(),
-                      repo_id=REPO, revision="main")
+    with pytest.raises(
+        DownloadError,
+        match=r"cannot reach the hub while fetching "
+        r"model\.safetensors",
+    ):
+        download_file(
+            remote_file,
+            tmp_path,
+            hub,
+            ProgressTracker(),
+            threading.Event(),
+            repo_id=REPO,
+            revision="main",
+        )
     assert time.monotonic() - started < 15
     assert (tmp_path / "model.safetensors.part").stat().st_size == 5000  # kept for resume
 
 
-def test_cancel_stops_a_stalled_download(fake_hub: FakeHub, checkpoint: Path,
-                                         tmp_path: Path) -> None:
+def test_cancel_stops_a_stalled_download(
+    fake_hub: FakeHub, checkpoint: Path, tmp_path: Path
+) -> None:
     fake_hub.add_repo(REPO, checkpoint)
     fake_hub.hang_at["model.safetensors"] = 4096
     hub = _hub(fake_hub, timeout=1.0)
@@ -211,8 +250,9 @@ def test_cancel_stops_a_stalled_download(fake_hub: FakeHub, checkpoint: Path,
 
     def run() -> None:
         try:
-            download_file(remote_file, tmp_path, hub, tracker, cancel, repo_id=REPO,
-                          revision="main")
+            download_file(
+                remote_file, tmp_path, hub, tracker, cancel, repo_id=REPO, revision="main"
+            )
         except BaseException as exc:
             errors.append(exc)
 

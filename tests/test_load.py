@@ -29,11 +29,14 @@ async def _drive(url: str) -> tuple[list[int], list[str], float]:
         async def worker() -> None:
             while not queue.empty():
                 index = queue.get_nowait()
-                answer = await client.post(url, json={
-                    "model": "up/load" if index % 2 else "auto",
-                    "messages": [{"role": "user", "content": f"request {index}"}],
-                    "stream": index % 10 == 0,
-                })
+                answer = await client.post(
+                    url,
+                    json={
+                        "model": "up/load" if index % 2 else "auto",
+                        "messages": [{"role": "user", "content": f"request {index}"}],
+                        "stream": index % 10 == 0,
+                    },
+                )
                 await answer.aread()
                 statuses.append(answer.status_code)
                 ids.append(answer.headers.get("x-request-id", ""))

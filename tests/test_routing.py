@@ -58,7 +58,9 @@ def routing_settings(upstream: FakeUpstream, checkpoint: Path, **routellm: Any) 
 
 @pytest.fixture(scope="module")
 def gateway(
-    upstream: FakeUpstream, xlmr_checkpoint: Path, engine: RouterEngine,
+    upstream: FakeUpstream,
+    xlmr_checkpoint: Path,
+    engine: RouterEngine,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[GatewayProcess]:
     # `engine` first: it converts the checkpoint once, before the gateway loads it.
@@ -75,8 +77,11 @@ def _clean(upstream: FakeUpstream) -> Iterator[None]:
 
 
 def chat(gateway: GatewayProcess, model: str, messages: list[dict[str, Any]]) -> httpx.Response:
-    answer = httpx.post(gateway.v1_url + "/chat/completions",
-                        json={"model": model, "messages": messages}, timeout=30)
+    answer = httpx.post(
+        gateway.v1_url + "/chat/completions",
+        json={"model": model, "messages": messages},
+        timeout=30,
+    )
     return answer
 
 
@@ -132,11 +137,14 @@ def test_classifies_last_user_message_text_parts(
         {"role": "system", "content": "You are terse."},
         {"role": "user", "content": PROMPTS[2]},
         {"role": "assistant", "content": "ok"},
-        {"role": "user", "content": [
-            {"type": "text", "text": "Explain"},
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
-            {"type": "text", "text": "this proof."},
-        ]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Explain"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                {"type": "text", "text": "this proof."},
+            ],
+        },
     ]
     answer = chat(gateway, "router-bert-0.5", messages)
     expected = win_rate(engine, "Explain\nthis proof.")
@@ -144,8 +152,9 @@ def test_classifies_last_user_message_text_parts(
 
 
 def test_completions_classify_the_prompt(gateway: GatewayProcess, engine: RouterEngine) -> None:
-    answer = httpx.post(gateway.v1_url + "/completions",
-                        json={"model": "router-bert-0.5", "prompt": PROMPTS[1]})
+    answer = httpx.post(
+        gateway.v1_url + "/completions", json={"model": "router-bert-0.5", "prompt": PROMPTS[1]}
+    )
     assert answer.status_code == 200
     expected = win_rate(engine, PROMPTS[1])
     assert float(answer.headers["x-localrouter-win-rate"]) == pytest.approx(expected, abs=1e-5)
@@ -156,22 +165,30 @@ def test_concurrent_requests_share_batches(gateway: GatewayProcess, engine: Rout
 
     async def run() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=30) as client:
-            return await asyncio.gather(*(
-                client.post(gateway.v1_url + "/chat/completions", json={
-                    "model": "auto", "messages": [{"role": "user", "content": p}]})
-                for p in prompts
-            ))
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        gateway.v1_url + "/chat/completions",
+                        json={"model": "auto", "messages": [{"role": "user", "content": p}]},
+                    )
+                    for p in prompts
+                )
+            )
 
     def batches() -> tuple[float, float]:
         text = httpx.get(gateway.base_url + "/metrics").text
         values = {}
         for line in text.splitlines():
-            for name in ("localrouter_classifier_batch_size_count",
-                         "localrouter_classifier_batch_size_sum"):
+            for name in (
+                "localrouter_classifier_batch_size_count",
+                "localrouter_classifier_batch_size_sum",
+            ):
                 if line.startswith(name + " "):
                     values[name] = float(line.split()[-1])
-        return (values["localrouter_classifier_batch_size_count"],
-                values["localrouter_classifier_batch_size_sum"])
+        return (
+            values["localrouter_classifier_batch_size_count"],
+            values["localrouter_classifier_batch_size_sum"],
+        )
 
     calls_before, prompts_before = batches()
     answers = asyncio.run(run())
@@ -192,7 +209,9 @@ def test_fallback_within_strong_tier(gateway: GatewayProcess, upstream: FakeUpst
     assert answer.headers["x-localrouter-model"] == "slow/strong-2"
     entry = gateway.entry(answer.headers["x-request-id"])
     assert [(a["model"], a["status"]) for a in entry["attempts"]] == [
-        ("up/strong-1", 500), ("slow/strong-2", 200)]
+        ("up/strong-1", 500),
+        ("slow/strong-2", 200),
+    ]
     assert entry["attempts"][0]["error"].startswith("HTTP 500")
     assert entry["attempts"][1]["error"] is None
     assert (entry["provider"], entry["model"]) == ("slow", "strong-2")
@@ -217,7 +236,10 @@ def test_fallback_across_tiers_on_context_length_and_timeout(
     entry = gateway.entry(answer.headers["x-request-id"])
     trail = entry["attempts"]
     assert [(a["model"], a["status"]) for a in trail] == [
-        ("up/strong-1", 400), ("slow/strong-2", None), ("up/weak-1", 200)]
+        ("up/strong-1", 400),
+        ("slow/strong-2", None),
+        ("up/weak-1", 200),
+    ]
     assert "context length" in trail[0]["error"]
     assert trail[1]["error"].startswith("timeout")
 
@@ -256,9 +278,25 @@ def test_routed_log_entry_field_by_field(gateway: GatewayProcess, engine: Router
     tier = "strong" if rate >= 0.5 else "weak"
     model = "strong-1" if tier == "strong" else "weak-1"
     assert set(entry) == {
-        "timestamp", "request_id", "client", "endpoint", "requested_model", "provider", "model",
-        "tier", "routellm_win_rate", "threshold", "routing_ms", "attempts", "status",
-        "status_code", "latency_ms", "input_tokens", "output_tokens", "stream", "error",
+        "timestamp",
+        "request_id",
+        "client",
+        "endpoint",
+        "requested_model",
+        "provider",
+        "model",
+        "tier",
+        "routellm_win_rate",
+        "threshold",
+        "routing_ms",
+        "attempts",
+        "status",
+        "status_code",
+        "latency_ms",
+        "input_tokens",
+        "output_tokens",
+        "stream",
+        "error",
     }  # no "prompt": include_prompts is off
     assert entry["request_id"] == answer.headers["x-request-id"]
     assert entry["timestamp"].endswith("+00:00")
@@ -269,7 +307,8 @@ def test_routed_log_entry_field_by_field(gateway: GatewayProcess, engine: Router
     assert entry["routellm_win_rate"] == pytest.approx(rate, abs=1e-5)
     assert entry["threshold"] == 0.5
     assert entry["routing_ms"] == pytest.approx(
-        float(answer.headers["x-localrouter-routing-ms"]), abs=1e-3)
+        float(answer.headers["x-localrouter-routing-ms"]), abs=1e-3
+    )
     assert entry["attempts"] == [{"model": f"up/{model}", "status": 200, "error": None}]
     assert (entry["status"], entry["status_code"], entry["error"]) == ("success", 200, None)
     assert entry["latency_ms"] >= entry["routing_ms"] > 0
@@ -292,5 +331,6 @@ def test_all_user_classification_and_prompt_logging(
         entry = gw.entry(answer.headers["x-request-id"])
     joined = PROMPTS[0] + "\n" + PROMPTS[1]
     assert float(answer.headers["x-localrouter-win-rate"]) == pytest.approx(
-        win_rate(engine, joined), abs=1e-5)
+        win_rate(engine, joined), abs=1e-5
+    )
     assert entry["prompt"] == joined

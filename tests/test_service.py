@@ -54,8 +54,9 @@ def fake_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHu
 def model_dir(checkpoint_factory: Callable[..., Path], tmp_path: Path) -> Path:
     """A private copy of a small checkpoint, used through settings.routellm.model_dir."""
     target = tmp_path / "model"
-    shutil.copytree(checkpoint_factory(layout="xlmr"), target,
-                    ignore=shutil.ignore_patterns("onnx"))
+    shutil.copytree(
+        checkpoint_factory(layout="xlmr"), target, ignore=shutil.ignore_patterns("onnx")
+    )
     return target
 
 
@@ -64,9 +65,9 @@ def _service(home: Path, settings: Settings, hub: FakeHub | None = None) -> Rout
     return RouterService(home, settings, hub=config)
 
 
-def test_download_through_the_service_then_lazy_load(home: Path, fake_hub: FakeHub,
-                                                     checkpoint_factory: Callable[..., Path]
-                                                     ) -> None:
+def test_download_through_the_service_then_lazy_load(
+    home: Path, fake_hub: FakeHub, checkpoint_factory: Callable[..., Path]
+) -> None:
     repo = fake_hub.add_repo(REPO, checkpoint_factory(layout="xlmr", vocab_size=20000))
     fake_hub.throttle_bps = 3_000_000
     service = _service(home, Settings())
@@ -133,12 +134,15 @@ def test_concurrent_first_predictions_load_once(home: Path, model_dir: Path) -> 
         service.close()
 
 
-def test_idle_unload_gives_memory_back(home: Path, tmp_path: Path,
-                                       checkpoint_factory: Callable[..., Path]) -> None:
+def test_idle_unload_gives_memory_back(
+    home: Path, tmp_path: Path, checkpoint_factory: Callable[..., Path]
+) -> None:
     big = tmp_path / "big"
-    shutil.copytree(checkpoint_factory(layout="xlmr", vocab_size=60000, hidden=128,
-                                       intermediate=256), big,
-                    ignore=shutil.ignore_patterns("onnx"))
+    shutil.copytree(
+        checkpoint_factory(layout="xlmr", vocab_size=60000, hidden=128, intermediate=256),
+        big,
+        ignore=shutil.ignore_patterns("onnx"),
+    )
     settings = Settings(model_dir=big, precision="fp32", idle_timeout_secs=0)
     service = _service(home, settings)
     try:
@@ -207,9 +211,9 @@ def test_predictions_racing_unloads_never_fail(home: Path, model_dir: Path) -> N
         service.close()
 
 
-def test_precision_and_model_dir_follow_settings(home: Path, model_dir: Path,
-                                                 checkpoint_factory: Callable[..., Path],
-                                                 tmp_path: Path) -> None:
+def test_precision_and_model_dir_follow_settings(
+    home: Path, model_dir: Path, checkpoint_factory: Callable[..., Path], tmp_path: Path
+) -> None:
     settings = Settings(model_dir=model_dir, precision="int8")
     service = _service(home, settings)
     try:
@@ -220,12 +224,24 @@ def test_precision_and_model_dir_follow_settings(home: Path, model_dir: Path,
         status = service.status()
         assert status["precision"] == "fp32" and status["load_count"] == 2
         other = tmp_path / "other"
-        shutil.copytree(checkpoint_factory(layout="roberta"), other,
-                        ignore=shutil.ignore_patterns("onnx"))
+        shutil.copytree(
+            checkpoint_factory(layout="roberta"), other, ignore=shutil.ignore_patterns("onnx")
+        )
         settings.change(model_dir=other)
         service.predict(["x"])
         assert service.status()["model_dir"] == str(other)
         assert service.status()["load_count"] == 3
+    finally:
+        service.close()
+
+
+def test_a_configured_folder_that_is_not_a_checkpoint_is_failed(home: Path, tmp_path: Path) -> None:
+    service = _service(home, Settings(model_dir=tmp_path / "nothing-here"))
+    try:
+        status = service.status()
+        assert status["state"] == "failed" and "no config.json" in status["error"]
+        with pytest.raises(RouterUnavailable):
+            service.predict(["x"])
     finally:
         service.close()
 
@@ -245,9 +261,9 @@ def test_a_model_that_cannot_load_is_failed(home: Path, model_dir: Path) -> None
         service.close()
 
 
-def test_failed_update_keeps_serving_the_previous_model(home: Path, fake_hub: FakeHub,
-                                                        checkpoint_factory: Callable[..., Path]
-                                                        ) -> None:
+def test_failed_update_keeps_serving_the_previous_model(
+    home: Path, fake_hub: FakeHub, checkpoint_factory: Callable[..., Path]
+) -> None:
     first = fake_hub.add_repo(REPO, checkpoint_factory(layout="xlmr"))
     service = _service(home, Settings(), fake_hub)
     try:
@@ -267,8 +283,9 @@ def test_failed_update_keeps_serving_the_previous_model(home: Path, fake_hub: Fa
         service.close()
 
 
-def test_failed_first_download_is_failed_state(home: Path, fake_hub: FakeHub,
-                                               checkpoint_factory: Callable[..., Path]) -> None:
+def test_failed_first_download_is_failed_state(
+    home: Path, fake_hub: FakeHub, checkpoint_factory: Callable[..., Path]
+) -> None:
     fake_hub.add_repo(REPO, checkpoint_factory(layout="xlmr"))
     fake_hub.missing.add("config.json")
     service = _service(home, Settings(), fake_hub)
@@ -281,8 +298,9 @@ def test_failed_first_download_is_failed_state(home: Path, fake_hub: FakeHub,
         service.close()
 
 
-def test_cancel_and_delete(home: Path, fake_hub: FakeHub,
-                           checkpoint_factory: Callable[..., Path]) -> None:
+def test_cancel_and_delete(
+    home: Path, fake_hub: FakeHub, checkpoint_factory: Callable[..., Path]
+) -> None:
     fake_hub.add_repo(REPO, checkpoint_factory(layout="xlmr", vocab_size=20000))
     fake_hub.throttle_bps = 1_000_000
     service = _service(home, Settings(), fake_hub)

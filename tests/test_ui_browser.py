@@ -429,4 +429,10 @@ def test_a_gateway_with_client_keys_asks_for_one(
         expect(form).to_be_hidden()
         expect(tab.locator("#threshold-value")).to_have_text("0.30", timeout=WAIT)
         expect(tab.locator("#alerts")).to_be_empty()
+
+        keyed.stop()  # the gateway goes away: the page says so instead of going stale
+        expect(tab.get_by_role("alert")).to_contain_text("Connection lost", timeout=WAIT)
+        expect(tab.locator("#connection")).to_have_text("Gateway unreachable")
+        expect(tab.locator("#alerts .alert")).to_have_count(1)  # one message, not one per poll
+        shots.take(tab, "gateway-gone")
         context.close()

@@ -91,8 +91,9 @@ class FakeHub:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True, name="fake-hub")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True, name="fake-hub"
+        )
 
     # lifecycle --------------------------------------------------------------------
     @property
@@ -178,8 +179,13 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return True
             return False
 
-        def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-                  head: bool = False) -> None:
+        def _send(
+            self,
+            status: int,
+            body: bytes = b"",
+            headers: dict[str, str] | None = None,
+            head: bool = False,
+        ) -> None:
             self.send_response(status)
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
@@ -188,11 +194,21 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             if not head and body:
                 self.wfile.write(body)
 
-        def _error(self, status: int, code: str, message: str, head: bool,
-                   extra: dict[str, str] | None = None) -> None:
+        def _error(
+            self,
+            status: int,
+            code: str,
+            message: str,
+            head: bool,
+            extra: dict[str, str] | None = None,
+        ) -> None:
             body = json.dumps({"error": message}).encode()
-            headers = {"X-Error-Code": code, "X-Error-Message": message,
-                       "Content-Type": "application/json", **(extra or {})}
+            headers = {
+                "X-Error-Code": code,
+                "X-Error-Message": message,
+                "Content-Type": "application/json",
+                **(extra or {}),
+            }
             self._send(status, body, headers, head)
 
         def _authorized(self, repo: FakeRepo, head: bool) -> bool:
@@ -202,8 +218,7 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             if auth == f"Bearer {repo.gated_token}":
                 return True
             status = 403 if auth else 401
-            self._error(status, "GatedRepo",
-                        f"Access to model {repo.repo_id} is restricted.", head)
+            self._error(status, "GatedRepo", f"Access to model {repo.repo_id} is restricted.", head)
             return False
 
         # routes -------------------------------------------------------------------
@@ -233,8 +248,9 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return self._cdn(m.group(1), m.group(2), m.group(3), head)
             self._error(404, "NotFound", "no such route", head)
 
-        def _api(self, repo_id: str, revision: str, query: dict[str, list[str]],
-                 head: bool) -> None:
+        def _api(
+            self, repo_id: str, revision: str, query: dict[str, list[str]], head: bool
+        ) -> None:
             repo = hub.repos.get(repo_id)
             if repo is None:
                 return self._error(401, "RepoNotFound", "Repository not found", head)
@@ -248,16 +264,28 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 if blobs:
                     if name in repo.lfs:
                         pointer = lfs_pointer(data)
-                        entry.update(size=len(data), blobId=git_blob_sha1(pointer),
-                                     lfs={"size": len(data), "sha256": repo.sha256[name],
-                                          "pointerSize": len(pointer)})
+                        entry.update(
+                            size=len(data),
+                            blobId=git_blob_sha1(pointer),
+                            lfs={
+                                "size": len(data),
+                                "sha256": repo.sha256[name],
+                                "pointerSize": len(pointer),
+                            },
+                        )
                     else:
                         entry.update(size=len(data), blobId=git_blob_sha1(data))
                 siblings.append(entry)
-            body = json.dumps({
-                "id": repo_id, "modelId": repo_id, "sha": commit, "private": False,
-                "gated": "manual" if repo.gated_token else False, "siblings": siblings,
-            }).encode()
+            body = json.dumps(
+                {
+                    "id": repo_id,
+                    "modelId": repo_id,
+                    "sha": commit,
+                    "private": False,
+                    "gated": "manual" if repo.gated_token else False,
+                    "siblings": siblings,
+                }
+            ).encode()
             self._send(200, body, {"Content-Type": "application/json"}, head)
 
         def _resolve(self, repo_id: str, revision: str, name: str, head: bool) -> None:
@@ -270,16 +298,24 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             if not self._authorized(repo, head):
                 return
             if name not in repo.files or name in hub.missing:
-                return self._error(404, "EntryNotFound", f"{name} does not exist", head,
-                                   {"X-Repo-Commit": commit})
+                return self._error(
+                    404, "EntryNotFound", f"{name} does not exist", head, {"X-Repo-Commit": commit}
+                )
             data = repo.files[name]
             if name in repo.lfs:
                 sha = repo.sha256[name]
-                self._send(302, b"", {
-                    "Location": f"{hub.url}/cdn/{repo_id.replace('/', '--')}/{sha}/{name}",
-                    "X-Repo-Commit": commit, "ETag": f'"{git_blob_sha1(lfs_pointer(data))}"',
-                    "X-Linked-Etag": f'"{sha}"', "X-Linked-Size": str(len(data)),
-                }, head)
+                self._send(
+                    302,
+                    b"",
+                    {
+                        "Location": f"{hub.url}/cdn/{repo_id.replace('/', '--')}/{sha}/{name}",
+                        "X-Repo-Commit": commit,
+                        "ETag": f'"{git_blob_sha1(lfs_pointer(data))}"',
+                        "X-Linked-Etag": f'"{sha}"',
+                        "X-Linked-Size": str(len(data)),
+                    },
+                    head,
+                )
                 return
             headers = {"X-Repo-Commit": commit, "ETag": f'"{git_blob_sha1(data)}"'}
             self._body(name, data, headers, head)
@@ -292,9 +328,14 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
 
         def _body(self, name: str, data: bytes, headers: dict[str, str], head: bool) -> None:
             if name in hub.corrupt and data:
-                data = bytes([data[0] ^ 0xFF]) + data[1:] if len(data) < 2 else (
-                    data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 0x01])
-                    + data[len(data) // 2 + 1:]
+                data = (
+                    bytes([data[0] ^ 0xFF]) + data[1:]
+                    if len(data) < 2
+                    else (
+                        data[: len(data) // 2]
+                        + bytes([data[len(data) // 2] ^ 0x01])
+                        + data[len(data) // 2 + 1 :]
+                    )
                 )
             start = 0
             rng = self.headers.get("Range")
@@ -368,8 +409,13 @@ def hf_environment(url: str, hf_home: Path) -> dict[str, str]:
     return {"HF_ENDPOINT": url, "HF_HOME": str(hf_home), "HF_HUB_DISABLE_TELEMETRY": "1"}
 
 
-HF_VARIABLES_TO_CLEAR = ("HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
-                         "HF_HUB_DOWNLOAD_TIMEOUT", "LOCALROUTER_FAKE_FREE_BYTES")
+HF_VARIABLES_TO_CLEAR = (
+    "HF_TOKEN",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_HUB_DOWNLOAD_TIMEOUT",
+    "LOCALROUTER_FAKE_FREE_BYTES",
+)
 
 
 @contextlib.contextmanager

@@ -25,6 +25,8 @@ Behaviours (``fail(model, kind, **options)``):
   ``timeout_secs`` below it.
 - ``"stream_drop"``: streams ``after_chunks`` chunks (0 = none, after the headers) and then
   drops the connection.
+- ``"no_stream_options"``: 400 naming ``stream_options`` when the body has it (an older
+  server), normal answers otherwise.
 - ``"slow_stream"``: streams ``chunks`` chunks ``interval`` seconds apart (to test client
   disconnects; ``cancelled`` counts streams the gateway closed before the end).
 
@@ -52,7 +54,16 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 BEHAVIOURS = (
-    "500", "503", "429", "400", "401", "context_length", "timeout", "stream_drop", "slow_stream",
+    "500",
+    "503",
+    "429",
+    "400",
+    "401",
+    "context_length",
+    "timeout",
+    "stream_drop",
+    "slow_stream",
+    "no_stream_options",
 )
 
 
@@ -132,8 +143,13 @@ class FakeUpstream:
     def start(self, timeout: float = 10.0) -> FakeUpstream:
         self.port = free_port()
         config = uvicorn.Config(
-            self._app(), host="127.0.0.1", port=self.port, log_level="critical",
-            access_log=False, timeout_graceful_shutdown=1, lifespan="off",
+            self._app(),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="critical",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+            lifespan="off",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="fake-upstream", daemon=True)
@@ -185,7 +201,9 @@ class FakeUpstream:
             behaviour = self._behaviours.get(model) if isinstance(model, str) else None
         return (body if isinstance(body, dict) else {}), behaviour
 
-    async def _failure(self, request: Request, behaviour: _Behaviour | None) -> Response | None:
+    async def _failure(
+        self, request: Request, body: dict[str, Any], behaviour: _Behaviour | None
+    ) -> Response | None:
         if behaviour is None:
             return None
         kind = behaviour.kind
@@ -202,11 +220,17 @@ class FakeUpstream:
             )
         if kind == "timeout":
             await asyncio.sleep(float(behaviour.options.get("delay", 30)))
+        if kind == "no_stream_options" and "stream_options" in body:
+            return _error(
+                400,
+                "Unrecognized request argument supplied: stream_options",
+                "invalid_request_error",
+            )
         return None
 
     async def _chat(self, request: Request) -> Response:
         body, behaviour = await self._take(request)
-        failure = await self._failure(request, behaviour)
+        failure = await self._failure(request, body, behaviour)
         if failure is not None:
             return failure
         model = str(body.get("model"))
@@ -214,17 +238,26 @@ class FakeUpstream:
         usage = _usage(body.get("messages"), text)
         if body.get("stream"):
             return self._stream(body, behaviour, model, text, usage, chat=True)
-        return JSONResponse({
-            "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
-            "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": "stop"}],
-            "usage": usage,
-        })
+        return JSONResponse(
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": usage,
+            }
+        )
 
     async def _completions(self, request: Request) -> Response:
         body, behaviour = await self._take(request)
-        failure = await self._failure(request, behaviour)
+        failure = await self._failure(request, body, behaviour)
         if failure is not None:
             return failure
         model = str(body.get("model"))
@@ -232,26 +265,35 @@ class FakeUpstream:
         usage = _usage(body.get("prompt"), text)
         if body.get("stream"):
             return self._stream(body, behaviour, model, text, usage, chat=False)
-        return JSONResponse({
-            "id": "cmpl-fake", "object": "text_completion", "created": int(time.time()),
-            "model": model,
-            "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
-            "usage": usage,
-        })
+        return JSONResponse(
+            {
+                "id": "cmpl-fake",
+                "object": "text_completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+                "usage": usage,
+            }
+        )
 
     async def _embeddings(self, request: Request) -> Response:
         body, behaviour = await self._take(request)
-        failure = await self._failure(request, behaviour)
+        failure = await self._failure(request, body, behaviour)
         if failure is not None:
             return failure
         inputs = body.get("input")
         items = inputs if isinstance(inputs, list) else [inputs]
-        return JSONResponse({
-            "object": "list", "model": body.get("model"),
-            "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, float(i)]}
-                     for i in range(len(items))],
-            "usage": {"prompt_tokens": len(items), "total_tokens": len(items)},
-        })
+        return JSONResponse(
+            {
+                "object": "list",
+                "model": body.get("model"),
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": [0.1, 0.2, float(i)]}
+                    for i in range(len(items))
+                ],
+                "usage": {"prompt_tokens": len(items), "total_tokens": len(items)},
+            }
+        )
 
     async def _models(self, request: Request) -> Response:
         with self._lock:
@@ -259,12 +301,22 @@ class FakeUpstream:
                 self._requests.append(
                     Recorded("GET", request.url.path, dict(request.headers), None)
                 )
-        return JSONResponse({"object": "list", "data": [
-            {"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"}]})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"}],
+            }
+        )
 
     def _stream(
-        self, body: dict[str, Any], behaviour: _Behaviour | None, model: str, text: str,
-        usage: dict[str, int], *, chat: bool,
+        self,
+        body: dict[str, Any],
+        behaviour: _Behaviour | None,
+        model: str,
+        text: str,
+        usage: dict[str, int],
+        *,
+        chat: bool,
     ) -> StreamingResponse:
         options = behaviour.options if behaviour else {}
         kind = behaviour.kind if behaviour else None
@@ -283,8 +335,13 @@ class FakeUpstream:
             else:
                 choice = {"index": 0, "text": piece or "", "finish_reason": finish}
                 obj = "text_completion"
-            data = {"id": "chunk-fake", "object": obj, "created": 0, "model": model,
-                    "choices": [choice]}
+            data = {
+                "id": "chunk-fake",
+                "object": obj,
+                "created": 0,
+                "model": model,
+                "choices": [choice],
+            }
             return b"data: " + json.dumps(data).encode() + b"\n\n"
 
         async def events() -> AsyncIterator[bytes]:
@@ -300,8 +357,14 @@ class FakeUpstream:
                         await asyncio.sleep(interval)
                 yield chunk(None, "stop")
                 if include_usage:
-                    data = {"id": "chunk-fake", "object": "chat.completion.chunk", "created": 0,
-                            "model": model, "choices": [], "usage": usage}
+                    data = {
+                        "id": "chunk-fake",
+                        "object": "chat.completion.chunk",
+                        "created": 0,
+                        "model": model,
+                        "choices": [],
+                        "usage": usage,
+                    }
                     yield b"data: " + json.dumps(data).encode() + b"\n\n"
                 yield b"data: [DONE]\n\n"
                 finished = True
@@ -316,8 +379,11 @@ class FakeUpstream:
 
 
 def _error(status: int, message: str, code: str) -> JSONResponse:
-    kind = "rate_limit_error" if status == 429 else (
-        "invalid_request_error" if status < 500 else "server_error")
+    kind = (
+        "rate_limit_error"
+        if status == 429
+        else ("invalid_request_error" if status < 500 else "server_error")
+    )
     return JSONResponse(
         {"error": {"message": message, "type": kind, "code": code, "param": None}},
         status_code=status,
@@ -326,13 +392,17 @@ def _error(status: int, message: str, code: str) -> JSONResponse:
 
 def _usage(source: Any, text: str) -> dict[str, int]:
     if isinstance(source, list):
-        words = sum(len(str(m.get("content", "") if isinstance(m, dict) else m).split())
-                    for m in source)
+        words = sum(
+            len(str(m.get("content", "") if isinstance(m, dict) else m).split()) for m in source
+        )
     else:
         words = len(str(source or "").split())
     completion = len(text.split())
-    return {"prompt_tokens": words, "completion_tokens": completion,
-            "total_tokens": words + completion}
+    return {
+        "prompt_tokens": words,
+        "completion_tokens": completion,
+        "total_tokens": words + completion,
+    }
 
 
 class SpawnedUpstream:
@@ -349,7 +419,10 @@ class SpawnedUpstream:
         repo = Path(__file__).resolve().parents[2]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.support.fake_upstream"],
-            cwd=repo, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()

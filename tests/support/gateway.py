@@ -68,7 +68,10 @@ class GatewayProcess:
         out = self._out_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "localrouter", "serve", "--port", "0", *self.args],
-            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         out.close()
         deadline = time.monotonic() + self.start_timeout
@@ -99,7 +102,8 @@ class GatewayProcess:
             return ""
 
     def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM and wait (SIGKILL after ``timeout``); returns the exit status."""
+        """SIGTERM and wait (SIGKILL after ``timeout``); returns the exit status. After its
+        clean shutdown uvicorn re-raises the signal, so -15 is the normal status."""
         process, self.process = self.process, None
         if process is None:
             return None

@@ -94,8 +94,10 @@ def _describe_progress(progress: dict[str, Any] | None) -> str:
 def _refuse_running(progress: dict[str, Any] | None) -> None:
     pid = (progress or {}).get("pid")
     who = f" (process {pid})" if pid else ""
-    fail(f"a download of the router model is already running{who}"
-         f"{_describe_progress(progress)}; wait for it or cancel it")
+    fail(
+        f"a download of the router model is already running{who}"
+        f"{_describe_progress(progress)}; wait for it or cancel it"
+    )
 
 
 class _Bar:
@@ -106,7 +108,7 @@ class _Bar:
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
         self.progress = Progress(
-            TextColumn("{task.description:<28}"),
+            TextColumn("{task.description:<36}"),
             BarColumn(),
             DownloadColumn(),
             TextColumn("{task.fields[rate]:>11}"),
@@ -129,7 +131,7 @@ class _Bar:
             eta = f"{minutes}:{seconds:02d}"
         self.progress.update(
             self.task,
-            description=label[:28],
+            description=label[:36],
             total=snap.total_bytes or None,
             completed=snap.downloaded_bytes,
             rate=rate,
@@ -196,8 +198,9 @@ def download_cmd(
         bar.progress.stop()
         print("Cancelling the download…", file=sys.stderr)
         worker.join(_JOIN_SECS)  # the worker removes its staging folder and releases the lock
-        print("Interrupted: nothing was installed; run the command again to resume.",
-              file=sys.stderr)
+        print(
+            "Interrupted: nothing was installed; run the command again to resume.", file=sys.stderr
+        )
         raise typer.Exit(130) from None
     finally:
         bar.progress.stop()
@@ -285,8 +288,17 @@ def status_cmd(
 def unload_cmd() -> None:
     """Unload the router model from the running gateway's memory."""
     settings = _settings()
+    home = home_dir()
     try:
-        status = _gateway_call(settings, "POST", "/api/router/unload", timeout=60.0)
+        running = _gateway_call(settings, "GET", "/api/router/status", timeout=2.0)
+        if running is not None and not _same_home(running, home):
+            fail(
+                f"the gateway at {_gateway_url(settings)} serves another home "
+                f"({running.get('home', 'unknown')}), not {home}"
+            )
+        status = None
+        if running is not None:
+            status = _gateway_call(settings, "POST", "/api/router/unload", timeout=60.0)
     except RuntimeError as exc:
         fail(str(exc))
     if status is None:

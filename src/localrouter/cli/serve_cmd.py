@@ -69,7 +69,7 @@ def serve(
     try:
         settings = load_settings(config_path)
     except SettingsError as exc:
-        fail(str(exc))
+        fail(" ".join(str(exc).split()))  # YAML errors span lines; one line on stderr
     host = host or settings.server.host
     port = settings.server.port if port is None else port
     remote_ok = allow_remote or settings.server.allow_remote_without_keys

@@ -13,6 +13,7 @@ import asyncio
 import json
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +30,7 @@ from localrouter.evaluation.calibrate import calibrate as calibrate_threshold
 from localrouter.gateway import stats
 from localrouter.gateway.context import GatewayContext
 from localrouter.gateway.errors import ApiError
+from localrouter.paths import logs_dir
 from localrouter.routellm.errors import RouterModelError, RouterUnavailable
 from localrouter.routellm.prediction import route
 from localrouter.settings import ProviderSettings, SettingsError
@@ -175,17 +177,28 @@ async def _router_call(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         raise ApiError(501, message, "not_implemented", type="server_error") from None
 
 
-def _entries_since(ctx: GatewayContext, since: datetime) -> list[dict[str, Any]]:
-    log = ctx.access_log
-    if log is None:
-        return []
-    if not ctx.settings.access_log.enabled:
-        # Nothing goes to disk; the in-memory window of recent requests is all there is.
-        recent = reversed(log.recent(10_000))
-        return [
-            e for e in recent if (t := stats.parse_timestamp(e.get("timestamp"))) and t >= since
-        ]
-    return list(log.entries_since(since))
+class _Traffic:
+    """Rows of the access log for the statistics, one incremental index per log folder."""
+
+    def __init__(self) -> None:
+        self._indexes: dict[Path, stats.LogIndex] = {}
+
+    def rows_since(self, ctx: GatewayContext, since: datetime) -> list[stats.Row]:
+        log = ctx.access_log
+        if log is None:
+            return []
+        if not ctx.settings.access_log.enabled:
+            # Nothing goes to disk; the in-memory window of recent requests is all there is.
+            cutoff = since.timestamp()
+            return [r for r in stats.rows_of(log.recent(10_000)) if r.ts >= cutoff]
+        flush = getattr(log, "flush", None)
+        if flush is not None:
+            flush()  # what was logged before this call is in the files
+        folder = Path(getattr(log, "folder", None) or logs_dir(ctx.home))
+        index = self._indexes.get(folder)
+        if index is None:
+            index = self._indexes[folder] = stats.LogIndex(folder)
+        return index.rows_since(since)
 
 
 async def _upstream_models(provider: ProviderSettings) -> list[str]:
@@ -211,6 +224,7 @@ async def _upstream_models(provider: ProviderSettings) -> list[str]:
 def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
     """``/api/*``; ``dependencies`` (e.g. the gateway's auth) apply to every endpoint."""
     api = APIRouter(prefix="/api", route_class=_AdminRoute, dependencies=dependencies or [])
+    traffic = _Traffic()
 
     @api.get("/router/status")
     async def router_status(request: Request) -> dict[str, Any]:
@@ -339,10 +353,10 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
         if not 0.0 < hours <= 24 * 366:
             raise ApiError(400, "hours must be between 0 and 8784", "invalid_parameter")
         now = datetime.now(UTC)
-        entries = await run_in_threadpool(_entries_since, ctx, now - timedelta(hours=hours))
+        rows = await run_in_threadpool(traffic.rows_since, ctx, now - timedelta(hours=hours))
         strong_chain = ctx.settings.routing.strong
         return stats.compute_stats(
-            entries,
+            rows,
             threshold=threshold,
             hours=hours,
             now=now,
@@ -355,8 +369,8 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
         ctx = _ctx(request)
         body = await _body(request, CalibrateBody)
         since = datetime.now(UTC) - timedelta(days=body.days)
-        entries = await run_in_threadpool(_entries_since, ctx, since)
-        rates = [r for r in map(stats.win_rate_of, entries) if r is not None]
+        rows = await run_in_threadpool(traffic.rows_since, ctx, since)
+        rates = [row.win_rate for row in rows if row.win_rate is not None]
         if not rates:
             raise ApiError(
                 409,

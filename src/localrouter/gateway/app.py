@@ -23,7 +23,7 @@ from localrouter.gateway.classifier import MicroBatcher
 from localrouter.gateway.context import GatewayContext
 from localrouter.gateway.errors import ApiError, install_error_handlers
 from localrouter.gateway.metrics import Metrics
-from localrouter.gateway.openai_api import build_router
+from localrouter.gateway.openai_api import build_router, fast_routes
 from localrouter.gateway.providers import Upstreams
 from localrouter.gateway.runtime import Gateway
 from localrouter.paths import home_dir, logs_dir, settings_path
@@ -100,6 +100,7 @@ def create_app(
     app.add_middleware(
         AuthMiddleware, settings=lambda: ctx.settings, allow_remote=lambda: gateway.allow_remote
     )
+    app.router.routes[:0] = fast_routes()
     app.include_router(build_router())
     _mount_optional(app)
     return app

@@ -8,11 +8,13 @@ request bodies or the caller's headers; :func:`scrub` removes them from any text
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import httpx
 
+from localrouter.gateway.transport import FastHTTPTransport
 from localrouter.settings import ProviderSettings, Settings
 
 # Keep-alive connections are reused across requests; a burst above the keep-alive limit would
@@ -22,6 +24,7 @@ _LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=64, keepal
 # end (measured: the largest CPU cost of a proxied request at concurrency 50). Several small
 # pools ("lanes"), used round-robin, keep n small; each lane is a normal pooled client.
 LANES = 8
+_HTTP_PROXY_VARS = ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +67,15 @@ class Upstreams:
 
     def __init__(self, lanes: int = LANES) -> None:
         ssl_context = httpx.create_ssl_context()  # loading CA certificates once, not per lane
+        # Plain-http upstreams (the local servers) use the lean transport; https keeps httpx's
+        # (and so does http when an HTTP proxy is configured in the environment).
+        self._fast = FastHTTPTransport()
+        mounts: dict[str, httpx.AsyncBaseTransport] = {}
+        if not any(os.environ.get(name) for name in _HTTP_PROXY_VARS):
+            mounts["http://"] = self._fast
         self.clients = [
             httpx.AsyncClient(
+                mounts=mounts,
                 verify=ssl_context,
                 limits=_LIMITS,
                 timeout=httpx.Timeout(120.0, connect=5.0),
@@ -73,8 +83,10 @@ class Upstreams:
             )
             for _ in range(lanes)
         ]
+        for client in self.clients:
+            _ignore_cookies(client)
         self._next = 0
-        self._timeouts: dict[tuple[float, float], httpx.Timeout] = {}
+        self._timeouts: dict[tuple[float, float], dict[str, float | None]] = {}
         self._urls: dict[str, httpx.URL] = {}
 
     @property
@@ -83,7 +95,7 @@ class Upstreams:
         self._next = (self._next + 1) % len(self.clients)
         return self.clients[self._next]
 
-    def _timeout(self, provider: ProviderSettings) -> httpx.Timeout:
+    def _timeout(self, provider: ProviderSettings) -> dict[str, float | None]:
         key = (provider.timeout_secs, provider.connect_timeout_secs)
         timeout = self._timeouts.get(key)
         if timeout is None:
@@ -93,13 +105,19 @@ class Upstreams:
                 provider.timeout_secs,
                 connect=provider.connect_timeout_secs,
                 pool=provider.timeout_secs,
-            )
+            ).as_dict()
             self._timeouts[key] = timeout
         return timeout
 
     def build(self, target: Target, path: str, body: bytes) -> httpx.Request:
         provider = target.provider
-        headers = {"content-type": "application/json", "accept": "application/json"}
+        # identity: bodies are relayed byte for byte (a gzipped SSE stream would reach the
+        # client still compressed but without its content-encoding header).
+        headers = {
+            "content-type": "application/json",
+            "accept": "application/json",
+            "accept-encoding": "identity",
+        }
         if provider.headers:
             headers.update(provider.headers)
         key = provider.resolve_api_key()
@@ -109,12 +127,14 @@ class Upstreams:
         url = self._urls.get(raw_url)
         if url is None:  # parsing a URL is a measurable part of a request's cost
             url = self._urls[raw_url] = httpx.URL(raw_url)
-        return self.clients[0].build_request(
+        # A plain Request, not client.build_request(): nothing of the client's defaults
+        # (headers, cookies, params) applies, and merging them cost more than the request.
+        return httpx.Request(
             "POST",
             url,
             content=body,
             headers=headers,
-            timeout=self._timeout(provider),
+            extensions={"timeout": self._timeout(provider)},
         )
 
     async def send(self, request: httpx.Request) -> httpx.Response:
@@ -124,6 +144,22 @@ class Upstreams:
     async def aclose(self) -> None:
         for client in self.clients:
             await client.aclose()
+
+
+class _NoCookies(httpx.Cookies):
+    """Upstream cookies are never kept: the gateway is not a browser, and httpx's cookie
+    extraction (urllib and email objects per response) was a large share of a request's
+    CPU."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+def _ignore_cookies(client: httpx.AsyncClient) -> None:
+    # httpx has no switch for this; its cookie jar lives in ``_cookies``. Should that name
+    # change, cookies are merely kept again (slower, same behaviour for the gateway).
+    if isinstance(getattr(client, "_cookies", None), httpx.Cookies):
+        client._cookies = _NoCookies()
 
 
 def provider_secrets(settings: Settings) -> list[str]:

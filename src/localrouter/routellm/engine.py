@@ -95,8 +95,9 @@ class RouterEngine:
         if precision not in ("int8", "fp32"):
             raise ConversionError(f"unknown precision {precision!r}; use int8 or fp32")
         config = read_config(model_dir)
-        tokenizer = RouterTokenizer.load(model_dir, config.max_tokens, config.pad_token_id)
         path = ensure_runtime_file(model_dir, precision, progress)
+        tokenizer = RouterTokenizer.load(model_dir, config.max_tokens, config.pad_token_id,
+                                         cache_dir=path.parent)
         return cls(_session(path, threads), tokenizer, config, precision, path)
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:

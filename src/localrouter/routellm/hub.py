@@ -411,9 +411,7 @@ def download_file(
             continue
         failures += 1  # the server closed early without an error and without a byte
         if failures >= hub.retries:
-            raise DownloadError(
-                f"the hub kept closing the connection while sending {remote.name}"
-            )
+            raise DownloadError(f"the hub kept closing the connection while sending {remote.name}")
     tracker.set_phase("verifying", remote.name)
     try:
         verify_file(part, remote)

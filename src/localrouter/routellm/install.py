@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import threading
 import time
@@ -35,6 +36,7 @@ from typing import Any
 import filelock
 
 from localrouter.paths import routellm_dir
+from localrouter.routellm.convert import Precision
 from localrouter.routellm.disk import conversion_bytes, ensure_free_space
 from localrouter.routellm.errors import ConversionError, DownloadError, RouterModelError
 from localrouter.routellm.hub import (
@@ -51,8 +53,10 @@ from localrouter.routellm.memory import release_memory
 log = logging.getLogger(__name__)
 
 INSTALL_INFO = "install.json"
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 SMOKE_PROMPT = "Write a haiku about routing prompts between a strong and a weak model."
 _REPORT_EVERY = 0.5  # seconds between progress reports (CLI bar, download.json)
+CANCEL_FILE = "download.cancel"  # another process's request to cancel the running download
 LOCK_WAIT = 1.0  # seconds a downloader waits for the lock before saying one is running
 
 
@@ -162,6 +166,16 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def request_cancel(home: Path) -> bool:
+    """Ask the download running in another process to stop (it looks every 0.5 s).
+    Returns False when no download runs."""
+    if not download_running(home):
+        return False
+    with contextlib.suppress(OSError):
+        (routellm_dir(home) / CANCEL_FILE).touch()
+    return True
+
+
 class _Reporter:
     """Every 0.5 s: hand the tracker's snapshot to ``on_progress`` and to download.json."""
 
@@ -171,8 +185,11 @@ class _Reporter:
         tracker: ProgressTracker,
         on_progress: Callable[[DownloadProgress], None] | None,
         meta: dict[str, Any],
+        cancel: threading.Event,
     ) -> None:
         self._path = routellm_dir(home) / "download.json"
+        self._cancel_file = routellm_dir(home) / CANCEL_FILE
+        self._cancel = cancel
         self._tracker = tracker
         self._on_progress = on_progress
         self.meta = meta
@@ -205,6 +222,8 @@ class _Reporter:
     def _run(self) -> None:
         while not self._stop.wait(_REPORT_EVERY):
             self.report()
+            if self._cancel_file.exists():  # another process asked (request_cancel)
+                self._cancel.set()
 
 
 # --------------------------------------------------------------------------- cleanup
@@ -251,6 +270,7 @@ def _cleanup_locked(home: Path) -> None:
             else:
                 entry.unlink(missing_ok=True)
     (root / "download.json").unlink(missing_ok=True)
+    (root / CANCEL_FILE).unlink(missing_ok=True)
     keep = installed_model_dir(home)
     versions = root / "versions"
     if versions.is_dir():
@@ -330,7 +350,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 def prepare_model(
     model_dir: Path,
-    precision: str,
+    precision: Precision,
     threads: int = 0,
     weights_sha256: str | None = None,
     on_step: Callable[[float, float], None] | None = None,
@@ -344,10 +364,10 @@ def prepare_model(
         ensure_runtime_file(
             model_dir,
             precision,
-            on_step,  # type: ignore[arg-type]
+            on_step,  # type: ignore[arg-type]  # floats are fine for a progress ratio
             source_sha256=weights_sha256,
         )
-        engine = RouterEngine.load(model_dir, precision, threads)  # type: ignore[arg-type]
+        engine = RouterEngine.load(model_dir, precision, threads)
     except RouterModelError as exc:
         raise exc.__class__(f"the downloaded model could not be prepared: {exc}") from exc
     except Exception as exc:
@@ -384,12 +404,35 @@ def _activate(home: Path, staging: Path, commit: str) -> Path:
     return target
 
 
+def _offline_result(
+    home: Path, installed: dict[str, Any] | None, repo_id: str, revision: str
+) -> InstallResult:
+    """HF_HUB_OFFLINE: the hub cannot be asked, so the installed model is the answer if it
+    is the one asked for (same repo; the same commit when a commit was named)."""
+    if installed is None:
+        raise DownloadError(
+            "HF_HUB_OFFLINE is set and no router model is installed; unset it to download one"
+        )
+    have_repo, have_commit = installed.get("repo_id", repo_id), installed.get("commit")
+    if have_repo != repo_id:
+        raise DownloadError(
+            f"HF_HUB_OFFLINE is set and the installed model is {have_repo}, not {repo_id}"
+        )
+    if _COMMIT.match(revision) and have_commit and have_commit != revision:
+        raise DownloadError(
+            f"HF_HUB_OFFLINE is set and the installed commit is {have_commit[:12]}, "
+            f"not {revision[:12]}"
+        )
+    model_dir = installed_model_dir(home) or _current(home)
+    return InstallResult(model_dir, repo_id, revision, have_commit, 0, reused=True, offline=True)
+
+
 def install_model(
     home: Path,
     *,
     repo_id: str,
     revision: str,
-    precision: str = "int8",
+    precision: Precision = "int8",
     threads: int = 0,
     hub: HubConfig | None = None,
     cancel: threading.Event | None = None,
@@ -422,20 +465,8 @@ def install_model(
         hub = hub or HubConfig.from_env()
         installed = installed_info(home)
         if hub.offline:
-            if installed is not None and installed.get("repo_id", repo_id) == repo_id:
-                return InstallResult(
-                    installed_model_dir(home) or _current(home),
-                    repo_id,
-                    revision,
-                    installed.get("commit"),
-                    0,
-                    reused=True,
-                    offline=True,
-                )
-            raise DownloadError(
-                "HF_HUB_OFFLINE is set and no router model is installed; unset it to download one"
-            )
-        with _Reporter(home, tracker, on_progress, meta) as reporter:
+            return _offline_result(home, installed, repo_id, revision)
+        with _Reporter(home, tracker, on_progress, meta, cancel) as reporter:
             remote = resolve_checkpoint(repo_id, revision, hub)
             reporter.meta["commit"] = remote.commit
             model_dir = installed_model_dir(home)
@@ -512,5 +543,6 @@ def install_model(
         if staging is not None:
             with contextlib.suppress(OSError):
                 shutil.rmtree(staging, ignore_errors=True)
+        (root / CANCEL_FILE).unlink(missing_ok=True)
         if own_lock:
             lock.release()

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localrouter.routellm.engine import RouterEngine
+from localrouter.routellm.engine import Precision, RouterEngine
 from localrouter.routellm.errors import RouterModelError, RouterUnavailable
 from localrouter.routellm.hub import DownloadCancelled, HubConfig, ProgressTracker
 from localrouter.routellm.install import (
@@ -45,6 +45,7 @@ from localrouter.routellm.install import (
     install_model,
     installed_info,
     read_shared_progress,
+    request_cancel,
     uninstall,
 )
 from localrouter.routellm.install import installed_model_dir as _installed_model_dir
@@ -55,6 +56,7 @@ from localrouter.settings import RouteLLMSettings
 log = logging.getLogger(__name__)
 
 _LOAD_RETRY_SECS = 30.0  # after a failed load, answer at once with the error for this long
+_CANCEL_WAIT_SECS = 5.0  # how long cancel_download() waits for the download to stop
 _UNLOAD_WAIT_SECS = 30.0  # how long unload() waits for running predictions to finish
 _DOWNLOAD_FIELDS = (
     "downloaded_bytes",
@@ -66,7 +68,7 @@ _DOWNLOAD_FIELDS = (
     "phase_progress",
 )
 
-_Key = tuple[Path, str, int]  # model folder, precision, threads
+_Key = tuple[Path, Precision, int]  # model folder, precision, threads
 
 
 def installed_model_dir(home: Path) -> Path | None:
@@ -178,7 +180,7 @@ class RouterService:
         try:
             release_memory()
             before = rss_bytes()
-            engine = RouterEngine.load(model_dir, precision, threads)  # type: ignore[arg-type]
+            engine = RouterEngine.load(model_dir, precision, threads)
             # One short prediction pages the weights in, so the figure below is what the
             # model really costs (and the first request does not pay for it).
             engine.predict(["warm up"])
@@ -347,14 +349,20 @@ class RouterService:
                 self._cond.notify_all()
 
     def cancel_download(self) -> dict[str, Any]:
-        """Ask the running download to stop; waits briefly so the answer is final."""
+        """Ask the running download (this process's, or another's: a CLI download) to stop;
+        waits a few seconds so that the answer is final."""
+        deadline = time.monotonic() + _CANCEL_WAIT_SECS
         with self._cond:
             job = self._download
             if job is not None:
                 job.cancel.set()
-                deadline = time.monotonic() + 5.0
                 while self._download is job and time.monotonic() < deadline:
                     self._cond.wait(deadline - time.monotonic())
+                return self._status_locked()
+        if request_cancel(self._home):
+            pause = threading.Event()
+            while download_running(self._home) and time.monotonic() < deadline:
+                pause.wait(0.05)  # another process: nothing to be woken by
         return self.status()
 
     def wait_download(self, timeout: float | None = None) -> bool:
@@ -419,6 +427,9 @@ class RouterService:
             state = "ready"
         elif self._load_error is not None and model_dir is not None:
             state, error = "failed", self._load_error[1]
+        elif configured and model_dir is not None and not (model_dir / "config.json").is_file():
+            state = "failed"
+            error = f"routellm.model_dir {model_dir} is not a checkpoint folder (no config.json)"
         elif model_dir is not None:
             state = "downloaded"
         elif self._download_error is not None:

@@ -1,0 +1,447 @@
+"""One generation request (chat, completions, embeddings) through the gateway.
+
+Read the body (size-capped while reading), check the few fields routing needs (no model of
+the whole body), resolve the model name, classify when routed (micro-batched, off the event
+loop), walk the fallback chain, answer (relaying streams), and queue one access-log entry.
+
+The body's ``model`` is passed through as the upstream reported it (the model that
+answered); ``x-localrouter-model`` names it as ``provider/model``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import Request
+from starlette.responses import Response, StreamingResponse
+
+from localrouter.gateway.access_log import now_timestamp
+from localrouter.gateway.auth import request_client
+from localrouter.gateway.errors import ApiError
+from localrouter.gateway.fallback import AllFailed, Outcome, error_text, run_chain
+from localrouter.gateway.metrics import error_kind
+from localrouter.gateway.providers import Target, scrub
+from localrouter.gateway.routing import (
+    AUTO_MODELS,
+    Resolved,
+    chat_text,
+    prompt_text,
+    resolve_model,
+    tier_targets,
+)
+from localrouter.gateway.runtime import Gateway
+from localrouter.gateway.streaming import DONE_EVENT, SseRelay, error_event
+from localrouter.routellm.errors import RouterUnavailable
+from localrouter.routellm.prediction import route
+from localrouter.settings import Settings
+
+_JSON = "application/json"
+
+
+@dataclass(slots=True)
+class Decision:
+    tier: str  # strong | weak | direct
+    targets: list[Target]
+    win_rate: float | None
+    threshold: float | None
+    routing_ms: float
+    routing_error: str | None = None
+
+
+def gateway_of(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    """The JSON object in the body; 413 as soon as more than ``limit`` bytes arrived."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if not raw.strip():
+        raise ApiError(400, "the request body is empty; send a JSON object", "invalid_json")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the request body is not valid JSON: {exc}", "invalid_json") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object", "invalid_json")
+    return body
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        f"the request body is larger than the limit of {limit} bytes (server.max_body_bytes)",
+        "request_too_large",
+    )
+
+
+def _missing(name: str) -> ApiError:
+    return ApiError(
+        400, f"'{name}' is a required property", "missing_required_parameter", param=name
+    )
+
+
+def _invalid(name: str, why: str) -> ApiError:
+    return ApiError(400, f"'{name}' {why}", "invalid_parameter", param=name)
+
+
+def _check_fields(body: dict[str, Any], kind: str) -> str:
+    """The few checks routing depends on; the upstream validates the rest."""
+    model = body.get("model")
+    if model is None:
+        raise _missing("model")
+    if not isinstance(model, str) or not model:
+        raise _invalid("model", "must be a non-empty string")
+    if kind == "chat":
+        messages = body.get("messages")
+        if messages is None:
+            raise _missing("messages")
+        if not isinstance(messages, list) or not messages:
+            raise _invalid("messages", "must be a non-empty array of messages")
+        for index, message in enumerate(messages):
+            if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                raise _invalid(f"messages[{index}]", "must be an object with a string 'role'")
+    elif kind == "completions":
+        prompt = body.get("prompt")
+        if prompt is None:
+            raise _missing("prompt")
+        if not isinstance(prompt, str | list):
+            raise _invalid("prompt", "must be a string or an array")
+    elif kind == "embeddings":
+        value = body.get("input")
+        if value is None:
+            raise _missing("input")
+        if not isinstance(value, str | list):
+            raise _invalid("input", "must be a string or an array")
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise _invalid("stream", "must be a boolean")
+    return model
+
+
+def _new_entry(request: Request, request_id: str, client: str) -> dict[str, Any]:
+    return {
+        "timestamp": now_timestamp(),
+        "request_id": request_id,
+        "client": client,
+        "endpoint": request.scope["path"],
+        "requested_model": None,
+        "provider": None,
+        "model": None,
+        "tier": None,
+        "routellm_win_rate": None,
+        "threshold": None,
+        "routing_ms": None,
+        "attempts": [],
+        "status": "error",
+        "status_code": None,
+        "latency_ms": None,
+        "input_tokens": None,
+        "output_tokens": None,
+        "stream": False,
+        "error": None,
+    }
+
+
+def _headers(request_id: str, decision: Decision | None, target: Target | None) -> dict[str, str]:
+    headers = {"x-request-id": request_id}
+    if decision is not None:
+        headers["x-localrouter-tier"] = decision.tier
+        headers["x-localrouter-routing-ms"] = f"{decision.routing_ms:.3f}"
+        if decision.win_rate is not None:
+            headers["x-localrouter-win-rate"] = f"{decision.win_rate:.6f}"
+    if target is not None:
+        headers["x-localrouter-model"] = target.ref
+    return headers
+
+
+async def _decide(gateway: Gateway, settings: Settings, resolved: Resolved, text: str) -> Decision:
+    if not resolved.routed:
+        assert resolved.target is not None
+        return Decision("direct", [resolved.target], None, None, 0.0)
+    routing = settings.routing
+    threshold = resolved.threshold if resolved.threshold is not None else routing.threshold
+    if not routing.enabled:
+        # Routing switched off: the auto models mean "the strong tier", nothing is classified.
+        return Decision("strong", tier_targets(settings, "strong"), None, None, 0.0)
+    started = time.perf_counter()
+    metrics = gateway.metrics
+    try:
+        prediction = await gateway.classifier.classify(text)
+    except RouterUnavailable as exc:
+        routing_ms = (time.perf_counter() - started) * 1000
+        metrics.router_unavailable.inc()
+        metrics.routing_decisions.labels("strong").inc()
+        return Decision(
+            "strong",
+            tier_targets(settings, "strong"),
+            None,
+            threshold,
+            routing_ms,
+            routing_error=f"router unavailable, sent to the strong tier: {exc}",
+        )
+    routing_ms = (time.perf_counter() - started) * 1000
+    tier = route(prediction.win_rate, threshold)
+    metrics.routing_latency.observe(routing_ms / 1000)
+    metrics.win_rate.observe(prediction.win_rate)
+    metrics.routing_decisions.labels(tier).inc()
+    return Decision(tier, tier_targets(settings, tier), prediction.win_rate, threshold, routing_ms)
+
+
+def _refuses_stream_options(outcome: Outcome) -> bool:
+    return (
+        not outcome.ok
+        and outcome.response.status_code in (400, 422)
+        and b"stream_options" in outcome.content
+    )
+
+
+def _usage_tokens(usage: Any) -> tuple[int | None, int | None]:
+    if not isinstance(usage, dict):
+        return None, None
+    prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
+    completion = usage.get("completion_tokens", usage.get("output_tokens"))
+    return (
+        prompt if isinstance(prompt, int) else None,
+        completion if isinstance(completion, int) else None,
+    )
+
+
+class GenerationRequest:
+    """One generation request on its way through the gateway."""
+
+    def __init__(self, request: Request, kind: str, path: str) -> None:
+        self.request = request
+        self.kind = kind
+        self.upstream_path = path
+        self.gateway = gateway_of(request)
+        self.settings = self.gateway.settings  # one snapshot for the whole request
+        self.started = time.perf_counter()
+        self.request_id = "req_" + os.urandom(12).hex()
+        self.client = request_client(request.scope)
+        self.entry = _new_entry(request, self.request_id, self.client.name)
+        self.decision: Decision | None = None
+
+    async def handle(self) -> Response:
+        try:
+            return await self._handle()
+        except ApiError as exc:
+            if exc.headers is None:
+                exc.headers = _headers(self.request_id, self.decision, None)
+            self.finish(exc.status, exc.message)
+            return exc.response()
+
+    async def _handle(self) -> Response:
+        settings = self.settings
+        body = await read_json(self.request, settings.server.max_body_bytes)
+        model = _check_fields(body, self.kind)
+        self.entry["requested_model"] = model
+        stream = bool(body.get("stream")) and self.kind != "embeddings"
+        self.entry["stream"] = stream
+        resolved = resolve_model(model, settings)
+        self._check_allowed(model, resolved)
+
+        if self.kind == "chat":
+            text = chat_text(body["messages"], settings.routellm.classify)
+        elif self.kind == "completions":
+            text = prompt_text(body["prompt"])
+        else:
+            text = prompt_text(body["input"])
+            if resolved.routed:
+                raise ApiError(
+                    400,
+                    f"embeddings are not routed: name a provider/model instead of {model!r}",
+                    "model_not_supported",
+                    param="model",
+                )
+        if settings.access_log.include_prompts:
+            self.entry["prompt"] = text
+
+        decision = self.decision = await _decide(self.gateway, settings, resolved, text)
+        entry = self.entry
+        entry["tier"] = decision.tier
+        entry["routellm_win_rate"] = decision.win_rate
+        entry["threshold"] = decision.threshold
+        entry["routing_ms"] = round(decision.routing_ms, 3)
+        if decision.routing_error:
+            entry["routing_error"] = decision.routing_error
+
+        strip_usage = False
+        if stream and "stream_options" not in body:
+            # Ask for the final usage chunk (token counts for the log); the relay removes it
+            # again, so the client gets what it asked for.
+            body["stream_options"] = {"include_usage": True}
+            strip_usage = True
+
+        upstreams = self.gateway.upstreams
+        assert upstreams is not None
+        secrets = self.gateway.secrets(settings)
+        try:
+            outcome = await run_chain(
+                upstreams,
+                decision.targets,
+                self.upstream_path,
+                body,
+                stream=stream,
+                secrets=secrets,
+                on_retry=self._on_retry,
+            )
+        except AllFailed as exc:
+            entry["attempts"] = exc.attempts
+            raise ApiError(
+                502,
+                f"all upstreams failed: {exc.summary()}",
+                "upstream_unavailable",
+                attempts=exc.attempts,
+            ) from None
+        if strip_usage and _refuses_stream_options(outcome):
+            # An older upstream that rejects the usage request we added: ask again without
+            # it, from the same model on (token counts of this stream stay unknown).
+            del body["stream_options"]
+            strip_usage = False
+            rest = decision.targets[decision.targets.index(outcome.target) :]
+            earlier = outcome.attempts
+            try:
+                outcome = await run_chain(
+                    upstreams,
+                    rest,
+                    self.upstream_path,
+                    body,
+                    stream=stream,
+                    secrets=secrets,
+                    on_retry=self._on_retry,
+                )
+            except AllFailed as exc:
+                entry["attempts"] = earlier + exc.attempts
+                raise ApiError(
+                    502,
+                    f"all upstreams failed: {exc.summary()}",
+                    "upstream_unavailable",
+                    attempts=entry["attempts"],
+                ) from None
+            outcome.attempts[:0] = earlier
+        entry["attempts"] = outcome.attempts
+        entry["provider"] = outcome.target.provider_name
+        entry["model"] = outcome.target.model
+        headers = _headers(self.request_id, decision, outcome.target)
+
+        if not outcome.ok:
+            # A non-retryable upstream answer (bad parameter, upstream auth, ...): pass it on.
+            message = scrub(error_text(outcome.content), secrets)
+            self.finish(outcome.response.status_code, message)
+            content = scrub(outcome.content.decode("utf-8", "replace"), secrets).encode()
+            return Response(
+                content,
+                outcome.response.status_code,
+                headers=headers,
+                media_type=outcome.response.headers.get("content-type", _JSON),
+            )
+        if stream:
+            relay = SseRelay(strip_usage_chunk=strip_usage)
+            return StreamingResponse(
+                self._relay(outcome, relay, secrets),
+                status_code=outcome.response.status_code,
+                headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
+                media_type=outcome.response.headers.get("content-type", "text/event-stream"),
+            )
+        try:
+            usage = json.loads(outcome.content).get("usage")
+        except (ValueError, AttributeError):
+            usage = None
+        entry["input_tokens"], entry["output_tokens"] = _usage_tokens(usage)
+        self.finish(outcome.response.status_code, None)
+        return Response(
+            outcome.content,
+            outcome.response.status_code,
+            headers=headers,
+            media_type=outcome.response.headers.get("content-type", _JSON),
+        )
+
+    def _check_allowed(self, model: str, resolved: Resolved) -> None:
+        names = {model}
+        if model in AUTO_MODELS:
+            names.update(AUTO_MODELS)
+        if resolved.target is not None:
+            names.add(resolved.target.ref)
+        if not any(self.client.allows(name) for name in names):
+            raise ApiError(
+                403,
+                f"client {self.client.name!r} may not use the model {model!r}",
+                "model_not_allowed",
+                param="model",
+            )
+
+    def _on_retry(self, target: Target, reason: str) -> None:
+        metrics = self.gateway.metrics
+        metrics.upstream_errors.labels(target.provider_name, error_kind(reason)).inc()
+        metrics.fallbacks.labels(target.provider_name).inc()
+
+    async def _relay(
+        self, outcome: Outcome, relay: SseRelay, secrets: list[str]
+    ) -> AsyncIterator[bytes]:
+        error: str | None = None
+        status = outcome.response.status_code
+        assert outcome.chunks is not None
+        try:
+            data = relay.feed(outcome.first_chunk)
+            if data:
+                yield data
+            async for chunk in outcome.chunks:
+                data = relay.feed(chunk)
+                if data:
+                    yield data
+            data = relay.finish()
+            if data:
+                yield data
+        except httpx.HTTPError as exc:
+            # Part of the answer is out: no fallback now; end the stream OpenAI-style.
+            error = scrub(
+                f"upstream {outcome.target.ref} failed mid-stream: {type(exc).__name__}: {exc}",
+                secrets,
+            )
+            self.gateway.metrics.upstream_errors.labels(
+                outcome.target.provider_name, "midstream"
+            ).inc()
+            status = 502  # logged as the upstream failure it was (the client saw 200 + error)
+            yield error_event(error)
+            yield DONE_EVENT
+        except (asyncio.CancelledError, GeneratorExit):
+            error = "client disconnected"
+            status = 499  # nginx's "client closed request": nobody received an answer
+            raise
+        finally:
+            await outcome.response.aclose()  # also cancels the upstream when the client left
+            self.entry["input_tokens"], self.entry["output_tokens"] = _usage_tokens(relay.usage)
+            if error is not None and self.entry["attempts"]:
+                self.entry["attempts"][-1]["error"] = error
+            self.finish(status, error)
+
+    def finish(self, status_code: int, error: str | None) -> None:
+        elapsed = time.perf_counter() - self.started
+        entry = self.entry
+        entry["status"] = "success" if error is None and status_code < 400 else "error"
+        entry["status_code"] = status_code
+        entry["error"] = error
+        entry["latency_ms"] = round(elapsed * 1000, 3)
+        gateway = self.gateway
+        gateway.access_log.write(entry)
+        endpoint = self.kind
+        gateway.metrics.requests.labels(endpoint, entry["tier"] or "none", str(status_code)).inc()
+        gateway.metrics.latency.labels(endpoint).observe(elapsed)
