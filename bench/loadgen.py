@@ -1,10 +1,11 @@
 """Load generator: ``wrk`` (C, epoll; Debian package ``wrk``) driven by a generated Lua
 script, so the client spends little of the machine's CPU that the servers need.
 
-Each request is a chat completion whose user prompt carries a counter and a per-run salt:
-no two prompts are equal, so no server can answer routing from a cache. One wrk thread,
-N connections, a fixed duration (bounded run); latency percentiles come from wrk's own
-histogram (microsecond resolution), non-2xx answers are counted as errors.
+Each request is a chat completion whose user prompt ends in a counter that starts at a
+random 7-digit number per run: no two prompts are equal, so no server can answer routing
+from a cache (the bench prompt plus the number: 24 tokens on the bench tokenizer). One wrk
+thread, N connections, a fixed duration (bounded run); latency percentiles come from wrk's
+own histogram (microsecond resolution); non-2xx answers are counted as errors.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 _SCRIPT = """
-local counter = 0
+local counter = {offset}
 local prefix = [==[{prefix}]==]
 local suffix = [==[{suffix}]==]
 wrk.method = "POST"
@@ -53,7 +54,7 @@ def request_body(model: str, prompt: str) -> tuple[str, str]:
     body = json.dumps(
         {
             "model": model,
-            "messages": [{"role": "user", "content": f"{prompt} #{marker}"}],
+            "messages": [{"role": "user", "content": f"{prompt} {marker}"}],
             "max_tokens": 8,
         }
     )
@@ -70,9 +71,10 @@ def run_wrk(
     timeout_s: float = 60.0,
     key: str = "sk-bench-unused",
 ) -> dict:
-    salt = secrets.token_hex(4)
-    prefix, suffix = request_body(model, f"{prompt} [{salt}]")
-    script = _SCRIPT.format(prefix=prefix, suffix=suffix, key=key)
+    # A random 7-digit start per run: prompts differ across runs too, and stay short.
+    offset = 1_000_000 + secrets.randbelow(8_000_000)
+    prefix, suffix = request_body(model, prompt)
+    script = _SCRIPT.format(prefix=prefix, suffix=suffix, key=key, offset=offset)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
         script_path = Path(handle.name)

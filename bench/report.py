@@ -194,7 +194,8 @@ def gateway_section(data: dict | None) -> list[str]:
         "- Upstream: `bench/upstream.py`, a raw-ASGI OpenAI-compatible server on uvicorn "
         "(uvloop, httptools) answering a fixed chat completion, in its own process.",
         f"- Load: `wrk` (one thread), a POST /v1/chat/completions per request with a distinct "
-        f"short prompt; {opts['warmup_s']:.0f} s warm-up, then {opts['duration_c1_s']:.0f} s "
+        "short prompt (the engine bench's short prompt plus a 7-digit counter, 24 tokens); "
+        f"{opts['warmup_s']:.0f} s warm-up, then {opts['duration_c1_s']:.0f} s "
         f"at concurrency 1 and at least {opts['duration_c64_s']:.0f} s at concurrency 64 "
         f"(3 × 64 × the mean c1 latency for slow targets, at most "
         f"{opts.get('max_duration_s', 60):.0f} s; see the c64 s column). After every run one "

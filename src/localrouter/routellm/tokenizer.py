@@ -10,6 +10,7 @@ spm piece p -> p + 1, <mask> last). Either way inputs become ``<s> tokens </s>``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import struct
@@ -165,15 +166,28 @@ def _choose_backend(model_dir: Path, specials: dict, max_length: int, left: bool
     except Exception:  # an unreadable model: keep the reference
         same = False
     if check is not None:
-        import contextlib
-
         with contextlib.suppress(OSError):
             check.parent.mkdir(parents=True, exist_ok=True)
             tmp = check.with_name(f".{check.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps({"version": _CHECK_VERSION, "stamp": stamp,
                                        "backend": "sentencepiece" if same else "tokenizers"}))
             os.replace(tmp, check)
-    return candidate if same else reference
+    if same:
+        del reference
+        _release_heap()
+        return candidate
+    return reference
+
+
+def _release_heap() -> None:
+    """Hand the freed reference tokenizer's heap back to the OS (glibc keeps it otherwise,
+    and a gateway would carry those hundreds of MB for its lifetime)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class RouterTokenizer:
