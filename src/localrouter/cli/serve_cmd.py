@@ -12,7 +12,6 @@ import typer
 
 from localrouter.cli.apps import app
 from localrouter.cli.errors import fail
-from localrouter.gateway.auth import is_loopback
 from localrouter.paths import home_dir, settings_path
 from localrouter.settings import SettingsError, load_settings
 
@@ -64,6 +63,7 @@ def serve(
     import uvicorn
 
     from localrouter.gateway.app import create_app
+    from localrouter.gateway.auth import is_loopback
 
     config_path = config or settings_path()
     try:
