@@ -1,15 +1,23 @@
-"""Shared fixtures: generated checkpoints (made once per session) and a temp home."""
+"""Shared fixtures: generated checkpoints (made once per session), a temp home, and a
+gateway process in front of a fake upstream.
+
+A module that uses ``gateway`` defines a module-scoped ``gateway_settings`` fixture (the
+settings.yaml dict, usually built from ``upstream.base_url``) and, when the gateway needs
+extra environment variables, overrides ``gateway_env``."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.checkpoints import make_checkpoint
+from tests.support.fake_hub import FakeHub, fake_hub_env
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.gateway import GatewayProcess
 
 REPO = Path(__file__).resolve().parents[1]
 EVALS_DIR = REPO.parent / "shared" / "data" / "routellm-evals"
@@ -36,6 +44,12 @@ def xlmr_checkpoint(checkpoint_factory: Callable[..., Path]) -> Path:
     return checkpoint_factory(layout="xlmr")
 
 
+@pytest.fixture(scope="session")
+def big_checkpoint(checkpoint_factory: Callable[..., Path]) -> Path:
+    """~2.6 MB of weights: long enough to observe and interrupt at a throttled rate."""
+    return checkpoint_factory(layout="xlmr", vocab_size=20000)
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh LOCALROUTER_HOME for this test; the real home is never touched."""
@@ -44,3 +58,45 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LOCALROUTER_HOME", str(path))
     monkeypatch.delenv("LOCALROUTER_ENV", raising=False)
     return path
+
+
+@pytest.fixture
+def fake_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    """A fake HF Hub, with this process's HF_* environment pointed at it."""
+    with fake_hub_env(monkeypatch, tmp_path / "hf") as hub:
+        yield hub
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeUpstream]:
+    """A fake OpenAI-compatible upstream, one per test module."""
+    with FakeUpstream() as server:
+        yield server
+
+
+@pytest.fixture
+def clean_upstream(upstream: FakeUpstream) -> Iterator[None]:
+    """Use (``pytest.mark.usefixtures``) where tests program the upstream: each starts clean."""
+    upstream.reset()
+    yield
+    upstream.reset()
+
+
+@pytest.fixture(scope="module")
+def gateway_env() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    request: pytest.FixtureRequest,
+    gateway_settings: dict[str, Any],
+    gateway_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[GatewayProcess]:
+    """``localrouter serve`` for this module, run with the module's ``gateway_settings``."""
+    name = request.module.__name__.rpartition(".")[2].removeprefix("test_")
+    with GatewayProcess(
+        tmp_path_factory.mktemp(f"gw-{name}"), gateway_settings, env=gateway_env
+    ) as gw:
+        yield gw

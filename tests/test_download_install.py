@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,26 +25,9 @@ from localrouter.routellm.install import (
 )
 from localrouter.routellm.service import RouterService
 from localrouter.settings import RouteLLMSettings
-from tests.support.fake_hub import FakeHub, fake_hub_env
+from tests.support.fake_hub import FakeHub
 
 REPO = "routellm/bert_gpt4_augmented"
-
-
-@pytest.fixture
-def fake_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    with fake_hub_env(monkeypatch, tmp_path / "hf") as hub:
-        yield hub
-
-
-@pytest.fixture
-def checkpoint(checkpoint_factory: Callable[..., Path]) -> Path:
-    return checkpoint_factory(layout="xlmr")
-
-
-@pytest.fixture
-def big_checkpoint(checkpoint_factory: Callable[..., Path]) -> Path:
-    """~2.6 MB of weights: long enough to observe and interrupt at a throttled rate."""
-    return checkpoint_factory(layout="xlmr", vocab_size=20000)
 
 
 def _install(home: Path, hub: FakeHub, timeout: float = 2.0, **kwargs: Any) -> InstallResult:
@@ -68,8 +51,8 @@ def _versions(home: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def test_install_end_to_end(home: Path, fake_hub: FakeHub, checkpoint: Path) -> None:
-    repo = fake_hub.add_repo(REPO, checkpoint)
+def test_install_end_to_end(home: Path, fake_hub: FakeHub, xlmr_checkpoint: Path) -> None:
+    repo = fake_hub.add_repo(REPO, xlmr_checkpoint)
     seen: list[int] = []
     result = _install(home, fake_hub, on_progress=lambda s: seen.append(s.downloaded_bytes))
     assert result.commit == repo.commit and not result.reused
@@ -93,9 +76,9 @@ def test_install_end_to_end(home: Path, fake_hub: FakeHub, checkpoint: Path) -> 
 
 
 def test_not_enough_disk_is_refused_before_downloading(
-    home: Path, fake_hub: FakeHub, checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, fake_hub: FakeHub, xlmr_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake_hub.add_repo(REPO, checkpoint)
+    fake_hub.add_repo(REPO, xlmr_checkpoint)
     monkeypatch.setenv("LOCALROUTER_FAKE_FREE_BYTES", "1000000")
     with pytest.raises(
         DownloadError,
@@ -110,9 +93,9 @@ def test_not_enough_disk_is_refused_before_downloading(
 
 
 def test_failures_keep_the_previous_model(
-    home: Path, fake_hub: FakeHub, checkpoint: Path, checkpoint_factory: Callable[..., Path]
+    home: Path, fake_hub: FakeHub, xlmr_checkpoint: Path, checkpoint_factory: Callable[..., Path]
 ) -> None:
-    first = fake_hub.add_repo(REPO, checkpoint)
+    first = fake_hub.add_repo(REPO, xlmr_checkpoint)
     _install(home, fake_hub)
     before = installed_model_dir(home)
     service = RouterService(home, lambda: RouteLLMSettings())
@@ -139,9 +122,9 @@ def test_failures_keep_the_previous_model(
 
 
 def test_conversion_failure_installs_nothing(
-    home: Path, fake_hub: FakeHub, checkpoint: Path
+    home: Path, fake_hub: FakeHub, xlmr_checkpoint: Path
 ) -> None:
-    files = {p.name: p.read_bytes() for p in checkpoint.iterdir() if p.is_file()}
+    files = {p.name: p.read_bytes() for p in xlmr_checkpoint.iterdir() if p.is_file()}
     files["model.safetensors"] = b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage"
     fake_hub.add_repo(REPO, files=files)
     with pytest.raises(RouterModelError, match="could not be prepared"):
@@ -226,13 +209,13 @@ def test_cancel_then_resume_without_downloading_again(
 
 
 def test_offline_mode(
-    home: Path, fake_hub: FakeHub, checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, fake_hub: FakeHub, xlmr_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DownloadError, match="HF_HUB_OFFLINE is set and no router model"):
         install_model(home, repo_id=REPO, revision="main")
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    repo = fake_hub.add_repo(REPO, checkpoint)
+    repo = fake_hub.add_repo(REPO, xlmr_checkpoint)
     _install(home, fake_hub)
     fake_hub.stop()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -251,9 +234,9 @@ def test_offline_mode(
 
 
 def test_interrupted_runs_are_cleaned_at_the_next_start(
-    home: Path, fake_hub: FakeHub, checkpoint: Path
+    home: Path, fake_hub: FakeHub, xlmr_checkpoint: Path
 ) -> None:
-    repo = fake_hub.add_repo(REPO, checkpoint)
+    repo = fake_hub.add_repo(REPO, xlmr_checkpoint)
     _install(home, fake_hub)
     root = routellm_dir(home)
     (root / ".staging-abc-123").mkdir()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import matplotlib.image
 import pytest
 
 from localrouter.routellm.engine import RouterEngine
+from tests.support.fake_upstream import free_port
 
 EVALS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routellm-evals"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -31,6 +31,15 @@ def _run(home: Path, *args: str, env: dict[str, str] | None = None) -> subproces
         env=full_env,
         timeout=300,
         check=False,
+    )
+
+
+def _eval_gsm8k_random(
+    home: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``eval`` of the random router on the shared gsm8k data: no model needed."""
+    return _run(
+        home, "eval", "-b", "gsm8k", "--data", str(EVALS), "--router", "random", *args, env=env
     )
 
 
@@ -110,18 +119,7 @@ def test_eval_without_a_model_says_so(tmp_path: Path) -> None:
 
 
 def test_eval_random_router_needs_no_model(tmp_path: Path) -> None:
-    run = _run(
-        tmp_path / "home",
-        "eval",
-        "-b",
-        "gsm8k",
-        "--data",
-        str(EVALS),
-        "--router",
-        "random",
-        "--no-plot",
-        "--json",
-    )
+    run = _eval_gsm8k_random(tmp_path / "home", "--no-plot", "--json")
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)
     assert abs(summary["metrics"]["random"]["apgr"] - 0.5) < 0.05
@@ -129,9 +127,7 @@ def test_eval_random_router_needs_no_model(tmp_path: Path) -> None:
 
 
 def test_eval_without_data_and_offline_is_clear(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there
     run = _run(
         tmp_path / "home",
         "eval",
@@ -186,19 +182,7 @@ def test_eval_without_matplotlib_still_writes_table_and_json(tmp_path: Path) -> 
     (blocker / "__init__.py").write_text("raise ImportError('No module named matplotlib')\n")
     out = tmp_path / "out"
     pythonpath = os.pathsep.join(filter(None, [str(blocker.parent), os.environ.get("PYTHONPATH")]))
-    run = _run(
-        tmp_path / "home",
-        "eval",
-        "-b",
-        "gsm8k",
-        "--data",
-        str(EVALS),
-        "--router",
-        "random",
-        "--out",
-        str(out),
-        env={"PYTHONPATH": pythonpath},
-    )
+    run = _eval_gsm8k_random(tmp_path / "home", "--out", str(out), env={"PYTHONPATH": pythonpath})
     assert run.returncode == 0, run.stderr
     assert "matplotlib is not installed" in run.stderr
     assert "pip install 'localrouter[plot]'" in run.stderr

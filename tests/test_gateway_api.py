@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -18,16 +18,8 @@ CONFIG_KEY = "sk-config-secret-BBBB2222"
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def gateway(
-    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[GatewayProcess]:
-    settings = {
+def gateway_settings(upstream: FakeUpstream) -> dict[str, Any]:
+    return {
         "providers": [
             {
                 "name": "alpha",
@@ -40,9 +32,11 @@ def gateway(
         # No router model is installed in this home: auto requests go to the strong tier.
         "routing": {"strong": ["alpha/strong-1"], "weak": ["beta/weak-1"]},
     }
-    home = tmp_path_factory.mktemp("gw-api")
-    with GatewayProcess(home, settings, env={"ALPHA_TEST_KEY": ENV_KEY}) as gw:
-        yield gw
+
+
+@pytest.fixture(scope="module")
+def gateway_env() -> dict[str, str]:
+    return {"ALPHA_TEST_KEY": ENV_KEY}
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -25,16 +25,8 @@ def sha(key: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def gateway(
-    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[GatewayProcess]:
-    settings = {
+def gateway_settings(upstream: FakeUpstream) -> dict[str, Any]:
+    return {
         "providers": [
             {"name": "openai", "base_url": upstream.base_url, "api_key": "sk-up"},
             {"name": "other", "base_url": upstream.base_url},
@@ -49,8 +41,6 @@ def gateway(
             {"name": "admin", "key_sha256": sha(ADMIN_KEY), "allowed_models": ["*"]},
         ],
     }
-    with GatewayProcess(tmp_path_factory.mktemp("gw-auth"), settings) as gw:
-        yield gw
 
 
 def client(gateway: GatewayProcess, key: str) -> openai.OpenAI:

@@ -17,16 +17,8 @@ USER = [{"role": "user", "content": "x"}]
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def gateway(
-    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[GatewayProcess]:
-    settings = {
+def gateway_settings(upstream: FakeUpstream) -> dict[str, Any]:
+    return {
         "server": {"max_body_bytes": MAX_BODY},
         "providers": [
             {"name": "up", "base_url": upstream.base_url, "api_key": "sk-errors-secret-9999"},
@@ -38,8 +30,6 @@ def gateway(
         ],
         "routing": {"strong": ["up/s1", "dead/s2"], "weak": ["up/w1"]},
     }
-    with GatewayProcess(tmp_path_factory.mktemp("gw-errors"), settings) as gw:
-        yield gw
 
 
 def assert_error(answer: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,28 +17,14 @@ from tests.support.gateway import GatewayProcess
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def gateway(
-    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[GatewayProcess]:
-    settings = {
+def gateway_settings(upstream: FakeUpstream) -> dict[str, Any]:
+    return {
         "providers": [{"name": "up", "base_url": upstream.base_url}],
         "routing": {"strong": ["up/s1", "up/s2"], "weak": ["up/w1"]},
     }
-    with GatewayProcess(tmp_path_factory.mktemp("gw-stream"), settings) as gw:
-        yield gw
 
 
-@pytest.fixture(autouse=True)
-def _clean(upstream: FakeUpstream) -> Iterator[None]:
-    upstream.reset()
-    yield
-    upstream.reset()
+pytestmark = pytest.mark.usefixtures("clean_upstream")
 
 
 def stream_events(gateway: GatewayProcess, model: str) -> tuple[httpx.Response, list[str]]:

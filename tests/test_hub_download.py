@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,27 +15,35 @@ from localrouter.routellm.hub import (
     HubConfig,
     ProgressTracker,
     RemoteCheckpoint,
+    RemoteFile,
     download_file,
     resolve_checkpoint,
 )
-from tests.support.fake_hub import FakeHub, fake_hub_env
+from tests.support.fake_hub import FakeHub
 
 REPO = "routellm/bert_gpt4_augmented"
 
 
-@pytest.fixture
-def fake_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    with fake_hub_env(monkeypatch, tmp_path / "hf") as hub:
-        yield hub
-
-
-@pytest.fixture
-def checkpoint(checkpoint_factory: Callable[..., Path]) -> Path:
-    return checkpoint_factory(layout="xlmr")
-
-
 def _hub(fake: FakeHub, **kwargs: object) -> HubConfig:
     return HubConfig(endpoint=fake.url, **kwargs)  # type: ignore[arg-type]
+
+
+def _remote_file(hub: HubConfig, name: str = "model.safetensors") -> RemoteFile:
+    remote_file = resolve_checkpoint(REPO, "main", hub).file(name)
+    assert remote_file is not None
+    return remote_file
+
+
+def _download(
+    remote_file: RemoteFile,
+    folder: Path,
+    hub: HubConfig,
+    tracker: ProgressTracker | None = None,
+    cancel: threading.Event | None = None,
+) -> None:
+    tracker = tracker or ProgressTracker()
+    cancel = cancel or threading.Event()
+    download_file(remote_file, folder, hub, tracker, cancel, repo_id=REPO, revision="main")
 
 
 def _download_all(
@@ -45,14 +52,14 @@ def _download_all(
     tracker = tracker or ProgressTracker()
     tracker.set_total(remote.total_bytes)
     for f in remote.files:
-        download_file(f, folder, hub, tracker, threading.Event(), repo_id=REPO, revision="main")
+        _download(f, folder, hub, tracker)
     return tracker
 
 
 def test_sizes_and_hashes_are_known_before_the_first_byte(
-    fake_hub: FakeHub, checkpoint: Path
+    fake_hub: FakeHub, xlmr_checkpoint: Path
 ) -> None:
-    repo = fake_hub.add_repo(REPO, checkpoint)
+    repo = fake_hub.add_repo(REPO, xlmr_checkpoint)
     remote = resolve_checkpoint(REPO, "main", HubConfig.from_env())  # HF_ENDPOINT is honoured
     assert remote.commit == repo.commit
     assert remote.total_bytes == repo.total_bytes
@@ -66,9 +73,9 @@ def test_sizes_and_hashes_are_known_before_the_first_byte(
 
 
 def test_download_verifies_and_reports_every_byte(
-    fake_hub: FakeHub, checkpoint: Path, tmp_path: Path
+    fake_hub: FakeHub, xlmr_checkpoint: Path, tmp_path: Path
 ) -> None:
-    fake_hub.add_repo(REPO, checkpoint)
+    fake_hub.add_repo(REPO, xlmr_checkpoint)
     hub = _hub(fake_hub)
     remote = resolve_checkpoint(REPO, "main", hub)
     (tmp_path / "out").mkdir()
@@ -76,13 +83,13 @@ def test_download_verifies_and_reports_every_byte(
     snap = tracker.snapshot()
     assert snap.downloaded_bytes == snap.total_bytes == remote.total_bytes
     for name in fake_hub.repos[REPO].files:
-        assert (tmp_path / "out" / name).read_bytes() == (checkpoint / name).read_bytes()
+        assert (tmp_path / "out" / name).read_bytes() == (xlmr_checkpoint / name).read_bytes()
     assert not list((tmp_path / "out").glob("*.part"))
 
 
-def test_missing_optional_tokenizer_file_is_fine(fake_hub: FakeHub, checkpoint: Path) -> None:
+def test_missing_optional_tokenizer_file_is_fine(fake_hub: FakeHub, xlmr_checkpoint: Path) -> None:
     fake_hub.add_repo(
-        REPO, checkpoint, only=("config.json", "model.safetensors", "sentencepiece.bpe.model")
+        REPO, xlmr_checkpoint, only=("config.json", "model.safetensors", "sentencepiece.bpe.model")
     )
     remote = resolve_checkpoint(REPO, "main", _hub(fake_hub))
     assert [f.name for f in remote.files] == [
@@ -101,17 +108,17 @@ def test_missing_optional_tokenizer_file_is_fine(fake_hub: FakeHub, checkpoint: 
     ],
 )
 def test_missing_required_file_is_named(
-    fake_hub: FakeHub, checkpoint: Path, only: tuple[str, ...], named: str
+    fake_hub: FakeHub, xlmr_checkpoint: Path, only: tuple[str, ...], named: str
 ) -> None:
-    fake_hub.add_repo(REPO, checkpoint, only=only)
+    fake_hub.add_repo(REPO, xlmr_checkpoint, only=only)
     with pytest.raises(DownloadError, match=named):
         resolve_checkpoint(REPO, "main", _hub(fake_hub))
 
 
 def test_404_on_a_listed_required_file_is_a_clear_error(
-    fake_hub: FakeHub, checkpoint: Path
+    fake_hub: FakeHub, xlmr_checkpoint: Path
 ) -> None:
-    fake_hub.add_repo(REPO, checkpoint)
+    fake_hub.add_repo(REPO, xlmr_checkpoint)
     fake_hub.missing.add("model.safetensors")
     with pytest.raises(DownloadError) as info:
         resolve_checkpoint(REPO, "main", _hub(fake_hub))
@@ -120,8 +127,8 @@ def test_404_on_a_listed_required_file_is_a_clear_error(
     assert "Traceback" not in message and "\n" not in message
 
 
-def test_unknown_repo_and_revision(fake_hub: FakeHub, checkpoint: Path) -> None:
-    fake_hub.add_repo(REPO, checkpoint)
+def test_unknown_repo_and_revision(fake_hub: FakeHub, xlmr_checkpoint: Path) -> None:
+    fake_hub.add_repo(REPO, xlmr_checkpoint)
     with pytest.raises(DownloadError, match="repository nobody/nothing was not found"):
         resolve_checkpoint("nobody/nothing", "main", _hub(fake_hub))
     with pytest.raises(DownloadError, match="revision 'v9' does not exist"):
@@ -129,9 +136,9 @@ def test_unknown_repo_and_revision(fake_hub: FakeHub, checkpoint: Path) -> None:
 
 
 def test_gated_repo_with_and_without_hf_token(
-    fake_hub: FakeHub, checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+    fake_hub: FakeHub, xlmr_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake_hub.add_repo(REPO, checkpoint, gated_token="hf_right")
+    fake_hub.add_repo(REPO, xlmr_checkpoint, gated_token="hf_right")
     with pytest.raises(DownloadError, match=r"gated repository.*set HF_TOKEN"):
         resolve_checkpoint(REPO, "main", HubConfig.from_env())
     monkeypatch.setenv("HF_TOKEN", "hf_wrong")
@@ -143,9 +150,9 @@ def test_gated_repo_with_and_without_hf_token(
 
 
 def test_flipped_byte_fails_the_checksum_and_keeps_nothing(
-    fake_hub: FakeHub, checkpoint: Path, tmp_path: Path
+    fake_hub: FakeHub, xlmr_checkpoint: Path, tmp_path: Path
 ) -> None:
-    fake_hub.add_repo(REPO, checkpoint)
+    fake_hub.add_repo(REPO, xlmr_checkpoint)
     hub = _hub(fake_hub)
     remote = resolve_checkpoint(REPO, "main", hub)
     for name in ("model.safetensors", "config.json"):  # sha256 (LFS) and git blob id
@@ -153,106 +160,72 @@ def test_flipped_byte_fails_the_checksum_and_keeps_nothing(
         remote_file = remote.file(name)
         assert remote_file is not None
         with pytest.raises(DownloadError, match=f"{name} failed its checksum"):
-            download_file(
-                remote_file,
-                tmp_path,
-                hub,
-                ProgressTracker(),
-                threading.Event(),
-                repo_id=REPO,
-                revision="main",
-            )
+            _download(remote_file, tmp_path, hub)
         assert not (tmp_path / name).exists() and not (tmp_path / f"{name}.part").exists()
 
 
 def test_dropped_connection_resumes_with_range(
-    fake_hub: FakeHub, checkpoint: Path, tmp_path: Path
+    fake_hub: FakeHub, xlmr_checkpoint: Path, tmp_path: Path
 ) -> None:
-    fake_hub.add_repo(REPO, checkpoint)
-    size = (checkpoint / "model.safetensors").stat().st_size
+    fake_hub.add_repo(REPO, xlmr_checkpoint)
+    size = (xlmr_checkpoint / "model.safetensors").stat().st_size
     fake_hub.drop_once["model.safetensors"] = size // 2
     hub = _hub(fake_hub)
-    remote = resolve_checkpoint(REPO, "main", hub)
-    remote_file = remote.file("model.safetensors")
-    assert remote_file is not None
-    download_file(
-        remote_file,
-        tmp_path,
-        hub,
-        ProgressTracker(),
-        threading.Event(),
-        repo_id=REPO,
-        revision="main",
-    )
+    _download(_remote_file(hub), tmp_path, hub)
     assert (tmp_path / "model.safetensors").read_bytes() == (
-        checkpoint / "model.safetensors"
+        xlmr_checkpoint / "model.safetensors"
     ).read_bytes()
     assert fake_hub.served("model.safetensors") == size  # the first half was not sent again
     assert any(rng == f"bytes={size // 2}-" for _, _, rng in fake_hub.requests)
 
 
 def test_part_file_from_an_earlier_run_is_resumed(
-    fake_hub: FakeHub, checkpoint: Path, tmp_path: Path
+    fake_hub: FakeHub, xlmr_checkpoint: Path, tmp_path: Path
 ) -> None:
-    fake_hub.add_repo(REPO, checkpoint)
-    data = (checkpoint / "model.safetensors").read_bytes()
+    fake_hub.add_repo(REPO, xlmr_checkpoint)
+    data = (xlmr_checkpoint / "model.safetensors").read_bytes()
     (tmp_path / "model.safetensors.part").write_bytes(data[:1000])
     hub = _hub(fake_hub)
-    remote_file = resolve_checkpoint(REPO, "main", hub).file("model.safetensors")
-    assert remote_file is not None
+    remote_file = _remote_file(hub)
     tracker = ProgressTracker()
     tracker.set_total(len(data), already=1000)
-    download_file(
-        remote_file, tmp_path, hub, tracker, threading.Event(), repo_id=REPO, revision="main"
-    )
+    _download(remote_file, tmp_path, hub, tracker)
     assert (tmp_path / "model.safetensors").read_bytes() == data
     assert fake_hub.served("model.safetensors") == len(data) - 1000
     assert tracker.snapshot().downloaded_bytes == len(data)
 
 
 def test_server_gone_mid_file_is_a_clear_error(
-    fake_hub: FakeHub, checkpoint: Path, tmp_path: Path
+    fake_hub: FakeHub, xlmr_checkpoint: Path, tmp_path: Path
 ) -> None:
-    fake_hub.add_repo(REPO, checkpoint)
+    fake_hub.add_repo(REPO, xlmr_checkpoint)
     fake_hub.die_at["model.safetensors"] = 5000
     hub = _hub(fake_hub, retries=2, timeout=2.0)
-    remote_file = resolve_checkpoint(REPO, "main", hub).file("model.safetensors")
-    assert remote_file is not None
+    remote_file = _remote_file(hub)
     started = time.monotonic()
     with pytest.raises(
         DownloadError,
         match=r"cannot reach the hub while fetching "
         r"model\.safetensors",
     ):
-        download_file(
-            remote_file,
-            tmp_path,
-            hub,
-            ProgressTracker(),
-            threading.Event(),
-            repo_id=REPO,
-            revision="main",
-        )
+        _download(remote_file, tmp_path, hub)
     assert time.monotonic() - started < 15
     assert (tmp_path / "model.safetensors.part").stat().st_size == 5000  # kept for resume
 
 
 def test_cancel_stops_a_stalled_download(
-    fake_hub: FakeHub, checkpoint: Path, tmp_path: Path
+    fake_hub: FakeHub, xlmr_checkpoint: Path, tmp_path: Path
 ) -> None:
-    fake_hub.add_repo(REPO, checkpoint)
+    fake_hub.add_repo(REPO, xlmr_checkpoint)
     fake_hub.hang_at["model.safetensors"] = 4096
     hub = _hub(fake_hub, timeout=1.0)
-    remote_file = resolve_checkpoint(REPO, "main", hub).file("model.safetensors")
-    assert remote_file is not None
+    remote_file = _remote_file(hub)
     tracker, cancel = ProgressTracker(), threading.Event()
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            download_file(
-                remote_file, tmp_path, hub, tracker, cancel, repo_id=REPO, revision="main"
-            )
+            _download(remote_file, tmp_path, hub, tracker, cancel)
         except BaseException as exc:
             errors.append(exc)
 

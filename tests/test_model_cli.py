@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,15 +20,11 @@ from localrouter.routellm.install import DownloadLock, installed_model_dir
 from localrouter.routellm.service import RouterService
 from localrouter.settings import RouteLLMSettings
 from tests.support.fake_hub import HF_VARIABLES_TO_CLEAR, FakeHub, hf_environment
+from tests.support.fake_upstream import free_port
 from tests.support.gateway import GatewayProcess
+from tests.support.polling import wait_for
 
 REPO = "routellm/bert_gpt4_augmented"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Cli:
@@ -84,14 +78,6 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
-
-
 @pytest.fixture
 def fake_hub() -> Iterator[FakeHub]:
     with FakeHub() as hub:
@@ -101,11 +87,6 @@ def fake_hub() -> Iterator[FakeHub]:
 @pytest.fixture
 def cli(tmp_path: Path, fake_hub: FakeHub) -> Cli:
     return Cli(tmp_path / "home", fake_hub, tmp_path / "hf")
-
-
-@pytest.fixture
-def big_checkpoint(checkpoint_factory: Callable[..., Path]) -> Path:
-    return checkpoint_factory(layout="xlmr", vocab_size=20000)
 
 
 def test_download_then_status(
@@ -160,7 +141,7 @@ def test_ctrl_c_leaves_nothing_half_done_and_the_rerun_resumes(
     fake_hub.throttle_bps = 500_000
     process = cli.start("download")
     try:
-        wait_for(lambda: fake_hub.served("model.safetensors") > size // 5)
+        wait_for(lambda: fake_hub.served("model.safetensors") > size // 5, timeout=30)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     finally:
@@ -192,7 +173,7 @@ def test_a_second_download_reports_the_first_which_another_process_cancels(
     fake_hub.throttle_bps = 100_000  # slow enough to still run while we look at it
     first = cli.start("download")
     try:
-        wait_for(lambda: fake_hub.served("model.safetensors") > 0)
+        wait_for(lambda: fake_hub.served("model.safetensors") > 0, timeout=30)
         status = cli.status()
         assert status["state"] == "downloading" and status["pid"] == first.pid
         assert status["total_bytes"] > 0

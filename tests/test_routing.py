@@ -34,12 +34,6 @@ def win_rate(engine: RouterEngine, text: str) -> float:
     return engine.predict([text])[0].win_rate
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as server:
-        yield server
-
-
 def routing_settings(upstream: FakeUpstream, checkpoint: Path, **routellm: Any) -> dict[str, Any]:
     return {
         "providers": [
@@ -57,23 +51,14 @@ def routing_settings(upstream: FakeUpstream, checkpoint: Path, **routellm: Any) 
 
 
 @pytest.fixture(scope="module")
-def gateway(
-    upstream: FakeUpstream,
-    xlmr_checkpoint: Path,
-    engine: RouterEngine,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[GatewayProcess]:
+def gateway_settings(
+    upstream: FakeUpstream, xlmr_checkpoint: Path, engine: RouterEngine
+) -> dict[str, Any]:
     # `engine` first: it converts the checkpoint once, before the gateway loads it.
-    settings = routing_settings(upstream, xlmr_checkpoint)
-    with GatewayProcess(tmp_path_factory.mktemp("gw-routing"), settings) as gw:
-        yield gw
+    return routing_settings(upstream, xlmr_checkpoint)
 
 
-@pytest.fixture(autouse=True)
-def _clean(upstream: FakeUpstream) -> Iterator[None]:
-    upstream.reset()
-    yield
-    upstream.reset()
+pytestmark = pytest.mark.usefixtures("clean_upstream")
 
 
 def chat(gateway: GatewayProcess, model: str, messages: list[dict[str, Any]]) -> httpx.Response:
@@ -277,6 +262,7 @@ def test_routed_log_entry_field_by_field(gateway: GatewayProcess, engine: Router
     entry = gateway.entry(answer.headers["x-request-id"])
     tier = "strong" if rate >= 0.5 else "weak"
     model = "strong-1" if tier == "strong" else "weak-1"
+    # The fields of SPEC "Access log entry", spelled out here rather than taken from the code.
     assert set(entry) == {
         "timestamp",
         "request_id",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,8 @@ from localrouter.routellm.install import DownloadInProgress, DownloadLock, insta
 from localrouter.routellm.memory import release_memory, rss_bytes
 from localrouter.routellm.service import RouterService
 from localrouter.settings import RouteLLMSettings
-from tests.support.fake_hub import FakeHub, fake_hub_env
+from tests.support.fake_hub import FakeHub
+from tests.support.polling import wait_for
 
 REPO = "routellm/bert_gpt4_augmented"
 
@@ -34,20 +35,6 @@ class Settings:
 
     def change(self, **values: Any) -> None:
         self.value = self.value.model_copy(update=values)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
-
-
-@pytest.fixture
-def fake_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    with fake_hub_env(monkeypatch, tmp_path / "hf") as hub:
-        yield hub
 
 
 @pytest.fixture

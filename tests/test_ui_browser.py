@@ -82,12 +82,6 @@ def _checkpoint_files(folder: Path) -> tuple[str, ...]:
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def gateway(
     tmp_path_factory: pytest.TempPathFactory, hub: FakeHub, upstream: FakeUpstream
 ) -> Iterator[GatewayProcess]:

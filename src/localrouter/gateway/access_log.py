@@ -4,7 +4,8 @@ One JSON object per request, in daily files named by the entry's UTC date. Reque
 append to a queue; a background thread writes (and drops files older than
 ``retention_days``), so file I/O never runs on the event loop. :meth:`AccessLog.close`
 drains the queue, so shutting down loses nothing. The newest entries (1000) stay in memory
-for the UI's "recent requests".
+for the UI's "recent requests". The entry's fields are set by the request pipeline
+(``pipeline._new_entry``); this module only stores entries.
 """
 
 from __future__ import annotations
@@ -23,27 +24,6 @@ from localrouter.settings import AccessLogSettings
 
 logger = logging.getLogger("localrouter.access_log")
 
-FIELDS = (
-    "timestamp",
-    "request_id",
-    "client",
-    "endpoint",
-    "requested_model",
-    "provider",
-    "model",
-    "tier",
-    "routellm_win_rate",
-    "threshold",
-    "routing_ms",
-    "attempts",
-    "status",
-    "status_code",
-    "latency_ms",
-    "input_tokens",
-    "output_tokens",
-    "stream",
-    "error",
-)
 _PREFIX, _SUFFIX = "access-", ".jsonl"
 _STOP = object()
 
@@ -60,6 +40,18 @@ def file_day(path: Path) -> date | None:
         return date.fromisoformat(name[len(_PREFIX) : -len(_SUFFIX)])
     except ValueError:
         return None
+
+
+def files_since(folder: Path, first_day: date) -> list[Path]:
+    """The daily files of ``first_day`` and later in ``folder``, oldest first."""
+    if not folder.is_dir():
+        return []
+    dated = sorted(
+        (day, path)
+        for path in folder.glob(f"{_PREFIX}*{_SUFFIX}")
+        if (day := file_day(path)) is not None and day >= first_day
+    )
+    return [path for _, path in dated]
 
 
 def now_timestamp() -> str:
@@ -127,12 +119,7 @@ class AccessLog:
             since = since.replace(tzinfo=UTC)
         self.flush()
         first_day = since.astimezone(UTC).date()
-        files = sorted(
-            (day, path)
-            for path in (self.folder.glob(f"{_PREFIX}*{_SUFFIX}") if self.folder.is_dir() else ())
-            if (day := file_day(path)) is not None and day >= first_day
-        )
-        for _, path in files:
+        for path in files_since(self.folder, first_day):
             try:
                 handle = path.open(encoding="utf-8")
             except OSError:

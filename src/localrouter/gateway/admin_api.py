@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -34,6 +34,9 @@ from localrouter.paths import logs_dir
 from localrouter.routellm.errors import RouterModelError, RouterUnavailable
 from localrouter.routellm.prediction import route
 from localrouter.settings import ProviderSettings, SettingsError
+
+if TYPE_CHECKING:
+    from localrouter.routellm.service import RouterService
 
 MAX_PROMPT_CHARS = 100_000
 UPSTREAM_LIST_TIMEOUT = httpx.Timeout(3.0, connect=1.5)
@@ -228,8 +231,7 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
 
     @api.get("/router/status")
     async def router_status(request: Request) -> dict[str, Any]:
-        ctx = _ctx(request)
-        return _with_config(ctx, await _router_call(ctx.router.status))
+        return await _router_action(request, lambda router: router.status())
 
     @api.post("/router/download")
     async def router_download(request: Request) -> JSONResponse:
@@ -242,18 +244,15 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
 
     @api.post("/router/download/cancel")
     async def router_cancel(request: Request) -> dict[str, Any]:
-        ctx = _ctx(request)
-        return _with_config(ctx, await _router_call(ctx.router.cancel_download))
+        return await _router_action(request, lambda router: router.cancel_download())
 
     @api.post("/router/unload")
     async def router_unload(request: Request) -> dict[str, Any]:
-        ctx = _ctx(request)
-        return _with_config(ctx, await _router_call(ctx.router.unload))
+        return await _router_action(request, lambda router: router.unload())
 
     @api.delete("/router")
     async def router_delete(request: Request) -> dict[str, Any]:
-        ctx = _ctx(request)
-        return _with_config(ctx, await _router_call(ctx.router.delete))
+        return await _router_action(request, lambda router: router.delete())
 
     @api.post("/router/predict")
     async def router_predict(request: Request) -> dict[str, Any]:
@@ -383,6 +382,15 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
             raise ApiError(400, str(exc), "invalid_parameter") from None
 
     return api
+
+
+async def _router_action(
+    request: Request, action: Callable[[RouterService], dict[str, Any]]
+) -> dict[str, Any]:
+    """One of the router service's actions, run off the event loop; its status answer."""
+    ctx = _ctx(request)
+    router = ctx.router
+    return _with_config(ctx, await _router_call(lambda: action(router)))
 
 
 def _with_config(ctx: GatewayContext, status: dict[str, Any]) -> dict[str, Any]:

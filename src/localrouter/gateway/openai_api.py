@@ -4,6 +4,7 @@ and ``/metrics``. Generation requests are handled by :mod:`localrouter.gateway.p
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -120,6 +121,15 @@ async def metrics(request: Request) -> Response:
     return Response(gateway_of(request).metrics.render(), media_type=CONTENT_TYPE)
 
 
+# The generation endpoints (path, handler, OpenAPI request body), served under /v1 and at /.
+_GENERATION: list[tuple[str, Callable[[Request], Awaitable[Response]], dict[str, Any]]] = [
+    ("/chat/completions", chat_completions, _CHAT_SCHEMA),
+    ("/completions", completions, _COMPLETIONS_SCHEMA),
+    ("/embeddings", embeddings, _EMBEDDINGS_SCHEMA),
+]
+_PREFIXES = ("/v1", "")
+
+
 def fast_routes() -> list[Route]:
     """The generation endpoints as plain Starlette routes, matched before FastAPI's own.
 
@@ -127,58 +137,30 @@ def fast_routes() -> list[Route]:
     proxied request's CPU; these handlers take only the Request, so they need none of it.
     The APIRoutes of :func:`build_router` stay for the OpenAPI document (and never match,
     since these come first)."""
-    routes = []
-    for prefix in ("/v1", ""):
-        routes += [
-            Route(f"{prefix}/chat/completions", chat_completions, methods=["POST"]),
-            Route(f"{prefix}/completions", completions, methods=["POST"]),
-            Route(f"{prefix}/embeddings", embeddings, methods=["POST"]),
-        ]
-    return routes
+    return [
+        Route(prefix + path, handler, methods=["POST"])
+        for prefix in _PREFIXES
+        for path, handler, _ in _GENERATION
+    ]
 
 
 def build_router() -> APIRouter:
     router = APIRouter()
-    for prefix in ("/v1", ""):
-        hidden = prefix == ""  # document each endpoint once, under /v1
-        router.add_api_route(
-            f"{prefix}/chat/completions",
-            chat_completions,
-            methods=["POST"],
-            openapi_extra=_CHAT_SCHEMA,
-            include_in_schema=not hidden,
-            tags=["openai"],
-        )
-        router.add_api_route(
-            f"{prefix}/completions",
-            completions,
-            methods=["POST"],
-            openapi_extra=_COMPLETIONS_SCHEMA,
-            include_in_schema=not hidden,
-            tags=["openai"],
-        )
-        router.add_api_route(
-            f"{prefix}/embeddings",
-            embeddings,
-            methods=["POST"],
-            openapi_extra=_EMBEDDINGS_SCHEMA,
-            include_in_schema=not hidden,
-            tags=["openai"],
-        )
-        router.add_api_route(
-            f"{prefix}/models",
-            list_models,
-            methods=["GET"],
-            include_in_schema=not hidden,
-            tags=["openai"],
-        )
-        router.add_api_route(
-            f"{prefix}/models/{{model_id:path}}",
-            get_model,
-            methods=["GET"],
-            include_in_schema=not hidden,
-            tags=["openai"],
-        )
+    for prefix in _PREFIXES:
+        endpoints: list[tuple[str, Callable[..., Any], str, dict[str, Any] | None]] = [
+            *((path, handler, "POST", schema) for path, handler, schema in _GENERATION),
+            ("/models", list_models, "GET", None),
+            ("/models/{model_id:path}", get_model, "GET", None),
+        ]
+        for path, handler, method, schema in endpoints:
+            router.add_api_route(
+                prefix + path,
+                handler,
+                methods=[method],
+                openapi_extra=schema,
+                include_in_schema=prefix == "/v1",  # document each endpoint once, under /v1
+                tags=["openai"],
+            )
     router.add_api_route("/health", health, methods=["GET"], tags=["ops"])
     router.add_api_route("/metrics", metrics, methods=["GET"], tags=["ops"])
     return router

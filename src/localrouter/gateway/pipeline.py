@@ -118,18 +118,13 @@ def _check_fields(body: dict[str, Any], kind: str) -> str:
         for index, message in enumerate(messages):
             if not isinstance(message, dict) or not isinstance(message.get("role"), str):
                 raise _invalid(f"messages[{index}]", "must be an object with a string 'role'")
-    elif kind == "completions":
-        prompt = body.get("prompt")
-        if prompt is None:
-            raise _missing("prompt")
-        if not isinstance(prompt, str | list):
-            raise _invalid("prompt", "must be a string or an array")
-    elif kind == "embeddings":
-        value = body.get("input")
+    elif kind in ("completions", "embeddings"):
+        name = "prompt" if kind == "completions" else "input"
+        value = body.get(name)
         if value is None:
-            raise _missing("input")
+            raise _missing(name)
         if not isinstance(value, str | list):
-            raise _invalid("input", "must be a string or an array")
+            raise _invalid(name, "must be a string or an array")
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise _invalid("stream", "must be a boolean")
@@ -293,35 +288,13 @@ class GenerationRequest:
         upstreams = self.gateway.upstreams
         assert upstreams is not None
         secrets = self.gateway.secrets(settings)
-        try:
-            outcome = await run_chain(
-                upstreams,
-                decision.targets,
-                self.upstream_path,
-                body,
-                stream=stream,
-                secrets=secrets,
-                on_retry=self._on_retry,
-            )
-        except AllFailed as exc:
-            entry["attempts"] = exc.attempts
-            raise ApiError(
-                502,
-                f"all upstreams failed: {exc.summary()}",
-                "upstream_unavailable",
-                attempts=exc.attempts,
-            ) from None
-        if strip_usage and _refuses_stream_options(outcome):
-            # An older upstream that rejects the usage request we added: ask again without
-            # it, from the same model on (token counts of this stream stay unknown).
-            del body["stream_options"]
-            strip_usage = False
-            rest = decision.targets[decision.targets.index(outcome.target) :]
-            earlier = outcome.attempts
+
+        async def run(targets: list[Target], earlier: list[dict[str, Any]]) -> Outcome:
+            """The fallback chain over ``targets``; ``earlier`` attempts lead the trail."""
             try:
-                outcome = await run_chain(
+                return await run_chain(
                     upstreams,
-                    rest,
+                    targets,
                     self.upstream_path,
                     body,
                     stream=stream,
@@ -336,6 +309,15 @@ class GenerationRequest:
                     "upstream_unavailable",
                     attempts=entry["attempts"],
                 ) from None
+
+        outcome = await run(decision.targets, [])
+        if strip_usage and _refuses_stream_options(outcome):
+            # An older upstream that rejects the usage request we added: ask again without
+            # it, from the same model on (token counts of this stream stay unknown).
+            del body["stream_options"]
+            strip_usage = False
+            earlier = outcome.attempts
+            outcome = await run(decision.targets[decision.targets.index(outcome.target) :], earlier)
             outcome.attempts[:0] = earlier
         entry["attempts"] = outcome.attempts
         entry["provider"] = outcome.target.provider_name

@@ -14,17 +14,17 @@ import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from localrouter.gateway.access_log import files_since
 from localrouter.settings import Price
 
 TIERS = ("strong", "weak", "direct")
 # Bucket widths the traffic chart may use; the smallest giving at most _MAX_BUCKETS wins.
 _BUCKET_SECS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 _MAX_BUCKETS = 48
-_PREFIX, _SUFFIX = "access-", ".jsonl"
 
 
 def parse_timestamp(value: object) -> datetime | None:
@@ -102,16 +102,6 @@ class _File:
     rows: list[Row] = field(default_factory=list)
 
 
-def _file_day(path: Path) -> date | None:
-    name = path.name
-    if not (name.startswith(_PREFIX) and name.endswith(_SUFFIX)):
-        return None
-    try:
-        return date.fromisoformat(name[len(_PREFIX) : -len(_SUFFIX)])
-    except ValueError:
-        return None
-
-
 class LogIndex:
     """Rows of ``access-YYYY-MM-DD.jsonl`` files, parsed once and extended as files grow.
 
@@ -129,18 +119,12 @@ class LogIndex:
         first_day = since.astimezone(UTC).date()
         cutoff = since.timestamp()
         with self._lock:
-            paths = sorted(
-                (day, path)
-                for path in (
-                    self.folder.glob(f"{_PREFIX}*{_SUFFIX}") if self.folder.is_dir() else ()
-                )
-                if (day := _file_day(path)) is not None and day >= first_day
-            )
-            wanted = {path for _, path in paths}
+            paths = files_since(self.folder, first_day)
+            wanted = set(paths)
             for stale in [p for p in self._files if p not in wanted]:
                 del self._files[stale]
             rows: list[Row] = []
-            for _, path in paths:
+            for path in paths:
                 cached = self._refresh(path)
                 rows.extend(r for r in cached.rows if r.ts >= cutoff)
         return rows
