@@ -49,12 +49,32 @@ def test_graphs_use_fused_kernels_and_int8_embeddings(folder: Path) -> None:
         assert {"SkipLayerNormalization", "BiasGelu"} <= ops
         assert ("QAttention" if precision == "int8" else "Attention") in ops
         inits = {t.name: t for t in model.graph.initializer}
+        # the last layer after its attention runs on the first token only (what the head reads)
+        first = [n for n in model.graph.node if n.op_type == "Gather" and "first_token" in n.input]
+        assert len(first) == 2
         if precision == "int8":
             assert "DynamicQuantizeMatMul" in ops
             table = inits["word_embeddings.q"]
             assert table.data_type == onnx.TensorProto.INT8
             assert list(inits["word_embeddings.scale"].dims) == [table.dims[0], 1]
             assert "word_embeddings" not in inits  # no float copy of the table
+            # each layer's FFN output matmul quantizes its input per token: each row
+            # divided by its max |x| (ReduceMax over the last axis), the product scaled back
+            made_by = {out: n for n in model.graph.node for out in n.output}
+            per_token = [
+                n for n in model.graph.node
+                if n.op_type == "DynamicQuantizeMatMul" and made_by[n.input[0]].op_type == "Div"
+            ]
+            layers = json.loads((folder / "config.json").read_text())["num_hidden_layers"]
+            assert len(per_token) == layers
+            for n in per_token:
+                divisor = made_by[made_by[n.input[0]].input[1]]  # Max(row max, tiny)
+                row_max = made_by[divisor.input[0]]
+                assert row_max.op_type == "ReduceMax"
+                assert made_by[row_max.input[0]].op_type == "Abs"
+                consumers = [m for m in model.graph.node if n.output[0] in m.input]
+                assert [m.op_type for m in consumers] == ["Mul"]
+                assert divisor.output[0] in consumers[0].input
         else:
             assert inits["word_embeddings"].data_type == onnx.TensorProto.FLOAT
         # weights live in one page-aligned external file beside the graph

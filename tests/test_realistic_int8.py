@@ -28,8 +28,15 @@ THRESHOLDS = [round(t / 10, 1) for t in range(1, 10)]
 # features on these prompts, so win rates spread (5th-95th pct ~0.07-0.72).
 HEAD_SEED = 1234
 HEAD_BIAS = [2.255, -0.635, 0.104]
-MIN_AGREEMENT = 0.93
-MIN_MATCHED_AGREEMENT = 0.95
+# Measured (converter 2: per-token activations for the FFN output matmul, last layer on the
+# first token only): worst raw agreement 96.10% (threshold 0.3), worst at equal strong share
+# 96.30%, p99 |dwin_rate| 0.0694, mean 0.0190. Converter 1 (per-tensor everywhere) measured
+# 94.30%, 95-98%, p99 0.0931, mean 0.0250, so these bars catch a regression. The issue's 99%
+# bar is not reached by int8 on this model: rounding the weights alone (float activations)
+# already gives 97.5%; see README "Why int8 by default".
+MIN_AGREEMENT = 0.955
+MIN_MATCHED_AGREEMENT = 0.955
+MAX_P99_DELTA = 0.08
 
 
 def _minilm_dir() -> Path:
@@ -72,14 +79,20 @@ def eval_prompts() -> list[str]:
     return gsm8k + random.Random(0).sample(mmlu, N_PROMPTS - len(gsm8k))
 
 
-@pytest.fixture(scope="module")
-def win_rates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
-    folder = build_realistic_checkpoint(tmp_path_factory.mktemp("minilm") / "ckpt")
+@pytest.fixture(scope="session")
+def realistic_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built (and converted, on first load) once per session."""
+    return build_realistic_checkpoint(tmp_path_factory.mktemp("minilm") / "ckpt")
+
+
+@pytest.fixture(scope="session")
+def win_rates(realistic_checkpoint: Path) -> dict[str, np.ndarray]:
     prompts = eval_prompts()
     assert len(prompts) >= 2000
     out = {}
+    # fp32 runs in length-sorted padded batches; int8 one prompt at a time (engine policy).
     for precision in ("fp32", "int8"):
-        with RouterEngine.load(folder, precision) as engine:
+        with RouterEngine.load(realistic_checkpoint, precision, threads=2) as engine:
             out[precision] = np.array([p.win_rate for p in engine.predict(prompts)])
     return out
 
@@ -87,8 +100,9 @@ def win_rates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]
 def test_int8_agrees_with_fp32_on_real_prompts(win_rates: dict[str, np.ndarray]) -> None:
     fp32, int8 = win_rates["fp32"], win_rates["int8"]
     delta = np.abs(fp32 - int8)
+    p99 = float(np.percentile(delta, 99))
     print(f"\nrealistic int8 vs fp32 on {len(fp32)} prompts: "
-          f"p99 |dwin_rate| = {np.percentile(delta, 99):.4f}, "
+          f"p99 |dwin_rate| = {p99:.4f}, "
           f"mean = {delta.mean():.4f}, max = {delta.max():.4f}")
     print("fp32 win-rate percentiles 5/50/95:", np.percentile(fp32, [5, 50, 95]).round(3))
     worst = 1.0
@@ -109,8 +123,7 @@ def test_int8_agrees_with_fp32_on_real_prompts(win_rates: dict[str, np.ndarray])
     print(f"rank correlation {rho:.4f}")
     # The head really spreads the win rates (else agreement would be trivially high).
     assert np.percentile(fp32, 95) - np.percentile(fp32, 5) > 0.4
-    # Measured on this checkpoint: worst raw agreement 94.3% (threshold 0.3). The 99% bar
-    # is not met by per-tensor dynamic int8 on MiniLM; see README "Why int8 by default".
     assert worst >= MIN_AGREEMENT
+    assert p99 <= MAX_P99_DELTA
     assert worst_matched >= MIN_MATCHED_AGREEMENT
     assert rho >= 0.98

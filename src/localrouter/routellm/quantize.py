@@ -3,8 +3,9 @@
 Weights are quantized once at conversion, straight from the safetensors (no fp32 ONNX
 round trip, so no second copy of 1.1 GB in memory). Activations are quantized at run time
 by ONNX Runtime (DynamicQuantizeMatMul / DynamicQuantizeLinear, uint8 x int8, the fast
-VNNI/AMX path). Scales are per output column for matmuls and per row for the word
-embedding table, which keeps rare tokens' small rows precise.
+VNNI/AMX path; the graph scales the FFN output matmul's input per token). Scales are
+per output column for matmuls and per row for the word embedding table, which keeps rare
+tokens' small rows precise.
 """
 
 from __future__ import annotations
