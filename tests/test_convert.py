@@ -13,9 +13,9 @@ import onnx
 import pytest
 
 from localrouter.routellm import runtime_files
-from localrouter.routellm.convert import CONVERTER_VERSION
 from localrouter.routellm.engine import RouterEngine
 from localrouter.routellm.errors import ConversionError
+from localrouter.routellm.precision import CONVERTER_VERSION
 from localrouter.routellm.runtime_files import (
     current_runtime_file,
     ensure_runtime_file,

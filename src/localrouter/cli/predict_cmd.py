@@ -14,7 +14,7 @@ from localrouter.cli.apps import routellm_app
 from localrouter.cli.errors import fail
 
 if TYPE_CHECKING:
-    from localrouter.routellm.convert import ProgressCallback
+    from localrouter.routellm.precision import ProgressCallback
     from localrouter.routellm.prediction import Prediction
 
 

@@ -94,7 +94,7 @@ def bert_win_rates(
     """The BERT router's win rates, from the cache when this model, precision, converter
     and prompt list were run before. ``convert_progress(bytes done, total)`` reports a
     first-load conversion of the checkpoint, if one runs."""
-    from localrouter.routellm.convert import CONVERTER_VERSION
+    from localrouter.routellm.precision import CONVERTER_VERSION
 
     fingerprint = model_fingerprint(model_dir, cache_root)
     key = win_rate_key(fingerprint, precision, prompts, f"converter-{CONVERTER_VERSION}")

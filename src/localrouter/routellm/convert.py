@@ -19,22 +19,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from localrouter.routellm.checkpoint import Checkpoint
+from localrouter.routellm.precision import CONVERTER_VERSION, Precision, ProgressCallback
 from localrouter.routellm.quantize import quantize_columns, quantize_rows
 
-Precision = Literal["fp32", "int8"]
-ProgressCallback = Callable[[int, int], None]  # (bytes of weights done, total)
-
-# Bump when the produced graph changes: runtime files are rebuilt on mismatch.
-CONVERTER_VERSION = "2"
 OPSET = 17
 _ALIGN = 4096  # page-aligned external data: ONNX Runtime can memory-map it
 _INLINE_BYTES = 1024

@@ -36,7 +36,6 @@ from typing import Any
 import filelock
 
 from localrouter.paths import routellm_dir
-from localrouter.routellm.convert import Precision
 from localrouter.routellm.disk import conversion_bytes, ensure_free_space
 from localrouter.routellm.errors import ConversionError, DownloadError, RouterModelError
 from localrouter.routellm.hub import (
@@ -49,6 +48,7 @@ from localrouter.routellm.hub import (
     resolve_checkpoint,
 )
 from localrouter.routellm.memory import release_memory
+from localrouter.routellm.precision import Precision
 
 log = logging.getLogger(__name__)
 

@@ -24,13 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from localrouter.routellm.checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint
-from localrouter.routellm.convert import (
-    CONVERTER_VERSION,
-    Precision,
-    ProgressCallback,
-    write_onnx,
-)
 from localrouter.routellm.errors import CheckpointError, ConversionError
+from localrouter.routellm.precision import CONVERTER_VERSION, Precision, ProgressCallback
 
 RUNTIME_DIR = "onnx"
 MANIFEST = "manifest.json"
@@ -206,6 +201,8 @@ def _convert(
     data_name = name + ".data"
     tag = f".tmp-{os.getpid()}-"
     tmp_onnx, tmp_data = folder / (tag + name), folder / (tag + data_name)
+    from localrouter.routellm.convert import write_onnx  # onnx: only when converting
+
     try:
         with Checkpoint(model_dir) as ckpt:
             write_onnx(ckpt, precision, tmp_onnx, tmp_data, data_name, progress)

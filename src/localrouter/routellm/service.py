@@ -180,7 +180,7 @@ class RouterService:
         try:
             release_memory()
             before = rss_bytes()
-            engine = RouterEngine.load(model_dir, precision, threads)
+            engine = RouterEngine.load(model_dir, precision, threads, spin=False)
             # One short prediction pages the weights in, so the figure below is what the
             # model really costs (and the first request does not pay for it).
             engine.predict(["warm up"])
