@@ -297,10 +297,6 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
         ctx = _ctx(request)
         patch = (await _body(request, RouteLLMPatch)).model_dump(exclude_none=True)
         await run_in_threadpool(_update, ctx, lambda data: data["routellm"].update(patch))
-        # The idle timer sleeps until the old deadline unless told the timeout changed.
-        changed = getattr(ctx.router, "settings_changed", None)
-        if changed is not None:
-            await run_in_threadpool(changed)
         return _routellm_view(ctx)
 
     @api.put("/settings/prices")

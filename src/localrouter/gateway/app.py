@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from localrouter import __version__
 from localrouter.gateway.access_log import AccessLog
+from localrouter.gateway.admin_api import build_admin_router
 from localrouter.gateway.auth import AuthMiddleware
 from localrouter.gateway.classifier import MicroBatcher
 from localrouter.gateway.context import GatewayContext
@@ -29,6 +30,7 @@ from localrouter.gateway.runtime import Gateway
 from localrouter.paths import home_dir, logs_dir, settings_path
 from localrouter.routellm.service import RouterService
 from localrouter.settings import Settings, load_settings
+from localrouter.ui import mount_ui
 
 logger = logging.getLogger("localrouter.gateway")
 
@@ -48,19 +50,11 @@ def create_app(
     if settings is None:
         settings = load_settings(config_path)
 
-    ctx_holder: list[GatewayContext] = []
-
-    def routellm_settings():  # type: ignore[no-untyped-def]
-        # Read through the context so admin changes (idle timeout, ...) apply at once.
-        return ctx_holder[0].settings.routellm
-
     if router is None:
-        router = RouterService(home, routellm_settings)
+        # Reads the context (bound below, before any prediction) so admin changes such as
+        # the idle timeout apply at once.
+        router = RouterService(home, lambda: ctx.settings.routellm)
     ctx = GatewayContext(home=home, settings_path=config_path, settings=settings, router=router)
-    ctx_holder.append(ctx)
-    notify = getattr(router, "settings_changed", None)
-    if callable(notify):  # e.g. a new idle timeout takes effect without waiting
-        ctx.on_settings_change(lambda _: notify())
     access_log = AccessLog(logs_dir(home), lambda: ctx.settings.access_log)
     ctx.access_log = access_log
     metrics = Metrics()
@@ -102,7 +96,8 @@ def create_app(
     )
     app.router.routes[:0] = fast_routes()
     app.include_router(build_router())
-    _mount_optional(app)
+    app.include_router(build_admin_router())
+    mount_ui(app)
     return app
 
 
@@ -111,21 +106,3 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return ApiError(
         500, "internal error in the gateway", "internal_error", type="server_error"
     ).response()
-
-
-def _mount_optional(app: FastAPI) -> None:
-    """The admin API and the web UI, when those parts are installed."""
-    try:
-        from localrouter.gateway.admin_api import build_admin_router
-    except ModuleNotFoundError as exc:
-        if exc.name != "localrouter.gateway.admin_api":
-            raise
-    else:
-        app.include_router(build_admin_router())
-    try:
-        from localrouter.ui import mount_ui
-    except ModuleNotFoundError as exc:
-        if exc.name != "localrouter.ui":
-            raise
-    else:
-        mount_ui(app)

@@ -29,7 +29,6 @@ class GatewayContext:
     # .entries_since(datetime).
     access_log: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _listeners: list[Callable[[Settings], None]] = field(default_factory=list, repr=False)
 
     def update_settings(self, change: Callable[[dict[str, Any]], None]) -> Settings:
         """Apply ``change`` to a plain-dict copy, validate the whole, persist, then swap.
@@ -42,10 +41,7 @@ class GatewayContext:
             new = parse_settings(data, self.settings_path)
             save_settings(new, self.settings_path)
             self.settings = new
-            listeners = list(self._listeners)
-        for listener in listeners:
-            listener(new)
+        # The router reads settings through a getter, but its idle timer sleeps until the old
+        # deadline unless told.
+        self.router.settings_changed()
         return new
-
-    def on_settings_change(self, listener: Callable[[Settings], None]) -> None:
-        self._listeners.append(listener)
