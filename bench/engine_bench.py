@@ -42,6 +42,7 @@ class Options:
     rounds: int = 6
     short_per_round: int = 25
     long_per_round: int = 3
+    turn_warmup: int = 3
     ours_python: str = sys.executable
 
 
@@ -241,6 +242,9 @@ def run(options: Options) -> dict:
         for round_index in range(options.rounds):
             log(f"[engine] latency round {round_index + 1}/{options.rounds}")
             for impl in order[round_index % len(order) :] + order[: round_index % len(order)]:
+                # Untimed calls first: each turn then starts from this engine's own steady
+                # state, not from the caches and idle threads the previous engine left.
+                workers[impl].ask(cmd="time", prompt="short", n=options.turn_warmup)
                 times[impl]["short"] += workers[impl].ask(
                     cmd="time", prompt="short", n=options.short_per_round
                 )["ms"]

@@ -83,7 +83,8 @@ def engine_section(data: dict | None) -> list[str]:
         f"{opts['threads']} for both.",
         f"- Latency: one prompt per call, timed inside each engine's own process; the engines "
         f"take turns in {opts['rounds']} rounds ({opts['short_per_round']} short + "
-        f"{opts['long_per_round']} long calls each per round) after a warm-up. Cold start: "
+        f"{opts['long_per_round']} long calls each per round, each turn opened by "
+        f"{opts.get('turn_warmup', 0)} untimed short calls) after a warm-up. Cold start: "
         f"a fresh process from spawn to its first win rate (imports, load, one prediction), "
         f"model already converted, page cache warm, {opts['cold_runs']} runs per engine "
         "interleaved, median. Peak RSS: `ru_maxrss` of the engine's process after all its "

@@ -28,15 +28,15 @@ THRESHOLDS = [round(t / 10, 1) for t in range(1, 10)]
 # features on these prompts, so win rates spread (5th-95th pct ~0.07-0.72).
 HEAD_SEED = 1234
 HEAD_BIAS = [2.255, -0.635, 0.104]
-# Measured (converter 2: per-token activations for the FFN output matmul, last layer on the
-# first token only): worst raw agreement 96.10% (threshold 0.3), worst at equal strong share
-# 96.30%, p99 |dwin_rate| 0.0694, mean 0.0190. Converter 1 (per-tensor everywhere) measured
-# 94.30%, 95-98%, p99 0.0931, mean 0.0250, so these bars catch a regression. The 99%
-# bar is not reached by int8 on this model: rounding the weights alone (float activations)
-# already gives 97.5%; see README "Why int8 by default".
-MIN_AGREEMENT = 0.955
-MIN_MATCHED_AGREEMENT = 0.955
-MAX_P99_DELTA = 0.08
+# Measured (converter 3: SmoothQuant smoothing from the built-in calibration prompts, Add +
+# LayerNormalization, last layer on the first token only): worst raw agreement 97.25%
+# (threshold 0.4), worst at equal strong share 97.5%, p99 |dwin_rate| 0.047, mean 0.0124.
+# Converter 2 (per-token FFN-output activations, no smoothing) measured 96.10%, 96.30%, p99
+# 0.069, mean 0.019, so these bars catch a regression. The 99% bar is not reached by
+# int8 with ONNX Runtime's fast kernels on this model; see README "Why int8 by default".
+MIN_AGREEMENT = 0.965
+MIN_MATCHED_AGREEMENT = 0.97
+MAX_P99_DELTA = 0.055
 
 
 def _minilm_dir() -> Path:

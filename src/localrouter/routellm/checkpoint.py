@@ -213,8 +213,8 @@ class SafeTensors:
             offset=self._base + start,
         ).reshape(shape)
 
-    def float32(self, name: str, rows: slice | None = None) -> np.ndarray:
-        """The tensor (or a slice of its first axis) as a new float32 array."""
+    def float32(self, name: str, rows: slice | np.ndarray | None = None) -> np.ndarray:
+        """The tensor (or some rows: a slice or an index array) as a new float32 array."""
         dtype = self._entries[name][0]
         arr = self.raw(name)
         if rows is not None:
@@ -264,7 +264,7 @@ class Checkpoint:
             return self.name("pooler.dense"), "classifier"
         return "classifier.dense", "classifier.out_proj"
 
-    def tensor(self, role: str, rows: slice | None = None) -> np.ndarray:
+    def tensor(self, role: str, rows: slice | np.ndarray | None = None) -> np.ndarray:
         return self.weights.float32(self.name(role), rows)
 
     def expected_shapes(self) -> dict[str, tuple[int, ...]]:

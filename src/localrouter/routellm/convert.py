@@ -1,7 +1,8 @@
 """safetensors -> ONNX graph of the router, built with the ``onnx`` helper API (no torch).
 
-The graph uses ONNX Runtime's fused transformer kernels (com.microsoft Attention/QAttention,
-SkipLayerNormalization, BiasGelu/FastGelu, DynamicQuantizeMatMul). Weights are streamed
+The graph uses ONNX Runtime's fused attention kernels (com.microsoft Attention/QAttention) and
+DynamicQuantizeMatMul, and plain ONNX LayerNormalization and Gelu where ONNX Runtime's fused
+alternatives measured slower. Weights are streamed
 tensor by tensor from the memory-mapped checkpoint into an external data file (page-aligned
 so ONNX Runtime can map it), so conversion never holds more than one tensor in memory.
 
@@ -10,9 +11,10 @@ Graph inputs (computed by the engine): ``input_ids`` int64 [B, S], ``position_id
 [B, S]. Output: ``logits`` float32 [B, num_labels].
 
 int8: the word-embedding table is int8 with a per-row scale (Gather, then dequantize only the
-gathered rows); every encoder matmul has int8 weights with per-column scales, and its
-activations are quantized at run time, per tensor except the FFN output matmul's (per token,
-see ``_GraphBuilder.linear``); the tiny classification head stays float32.
+gathered rows); every encoder matmul has int8 weights with per-column scales, and its input
+is quantized per tensor at run time after SmoothQuant smoothing (each input channel divided
+by a factor measured on calibration prompts, the weight row multiplied by it; see
+calibration.py); the tiny classification head stays float32.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from localrouter.routellm.calibration import ActivationRanges
 from localrouter.routellm.checkpoint import Checkpoint
 from localrouter.routellm.precision import CONVERTER_VERSION, Precision, ProgressCallback
-from localrouter.routellm.quantize import quantize_columns, quantize_rows
+from localrouter.routellm.quantize import quantize_columns, quantize_rows, smoothing_factors
 
-OPSET = 17
+OPSET = 20  # Gelu
 _ALIGN = 4096  # page-aligned external data: ONNX Runtime can memory-map it
 _INLINE_BYTES = 1024
 _EMBED_CHUNK_ROWS = 16384
@@ -113,7 +116,8 @@ class _GraphBuilder:
         self._total = sum(int(np.prod(s)) * 4 for s in ckpt.expected_shapes().values())
         self._done = 0
         self._counter = 0
-        self._has_tiny = False
+        # int8 only: activation ranges of the float encoder, measured as layers are built.
+        self.ranges = ActivationRanges.for_checkpoint(ckpt) if precision == "int8" else None
 
     # -- bookkeeping -------------------------------------------------------------------
     def _advance(self, n_floats: int) -> None:
@@ -144,49 +148,37 @@ class _GraphBuilder:
         self._advance(arr.size)
         return arr
 
-    def _tiny(self) -> str:
-        """A shared scalar floor for per-row scales."""
-        if not self._has_tiny:
-            self.weight("tiny", np.array(1e-12, dtype=np.float32))
-            self._has_tiny = True
-        return "tiny"
-
     # -- pieces ------------------------------------------------------------------------
+    def smooth_input(self, x: str, name: str, smooth: np.ndarray) -> str:
+        """x / smooth, per channel (int8 only; the weights take the factor back)."""
+        return self.node("Mul", [x, self.weight(f"{name}.inv_s", 1.0 / smooth)])[0]
+
     def linear(
         self,
         x: str,
         name: str,
         w_t: np.ndarray,
-        bias_name: str | None,
-        per_token: bool = False,
+        bias: np.ndarray | None,
+        smooth: np.ndarray | None = None,
+        input_divided: bool = False,
     ) -> str:
-        """x @ w_t (+ bias): float MatMul, or int8 DynamicQuantizeMatMul.
+        """x @ w_t (+ bias): float MatMul + Add, or int8 DynamicQuantizeMatMul with the bias
+        inside.
 
-        ``per_token``: quantize the activations with one scale per token instead of one per
-        tensor (DynamicQuantizeMatMul's own). Each row is divided by its max |x| first and
-        the product multiplied back, so one loud token no longer coarsens all the others.
-        Costs five small nodes, which show at short prompts, so it is used where it pays
-        most: the FFN output matmul, whose GELU input spreads most across tokens (adding the
-        FFN input matmul gains a little more for ~4% more time at 15 tokens; measurements in
-        README "Why int8 by default")."""
+        int8 with ``smooth``: the weight rows are multiplied by the smoothing factors and
+        the input divided by them, here or (``input_divided``) already by its producer."""
         if self.precision == "int8":
+            if smooth is not None:
+                w_t = w_t * smooth[:, None]
+                if not input_divided:
+                    x = self.smooth_input(x, name, smooth)
             q, scale = quantize_columns(w_t)
-            row_max = None
-            if per_token:
-                row_abs = self.node("Abs", [x])[0]
-                row_max = self.node("ReduceMax", [row_abs], axes=[-1], keepdims=1)[0]
-                row_max = self.node("Max", [row_max, self._tiny()])[0]  # all-zero rows
-                x = self.node("Div", [x, row_max])[0]
-            y = self.node(
-                "DynamicQuantizeMatMul",
-                [x, self.weight(f"{name}.wq", q), self.weight(f"{name}.ws", scale)],
-                domain="com.microsoft",
-            )[0]
-            if row_max is not None:
-                y = self.node("Mul", [y, row_max])[0]
-            return self.node("Add", [y, bias_name])[0] if bias_name else y
+            inputs = [x, self.weight(f"{name}.wq", q), self.weight(f"{name}.ws", scale)]
+            if bias is not None:
+                inputs += ["", self.weight(f"{name}.b", bias)]  # (no zero point: symmetric)
+            return self.node("DynamicQuantizeMatMul", inputs, domain="com.microsoft")[0]
         y = self.node("MatMul", [x, self.weight(f"{name}.w", w_t)])[0]
-        return self.node("Add", [y, bias_name])[0] if bias_name else y
+        return self.node("Add", [y, self.weight(f"{name}.b", bias)])[0] if bias is not None else y
 
     def embeddings(self) -> str:
         cfg = self.cfg
@@ -233,25 +225,34 @@ class _GraphBuilder:
         pos = self.node("Gather", [self.weight("position_embeddings", pos_table), "position_ids"])[
             0
         ]
-        gamma = self.weight("embeddings.ln.g", self.src("embeddings.LayerNorm.weight"))
-        beta = self.weight("embeddings.ln.b", self.src("embeddings.LayerNorm.bias"))
-        return self.node(
-            "SkipLayerNormalization",
-            [word, pos, gamma, beta],
-            n_out=1,
-            domain="com.microsoft",
-            epsilon=cfg.layer_norm_eps,
-        )[0]
+        return self.add_norm(word, pos, "embeddings.LayerNorm", "embeddings.ln")
 
-    def attention(self, x: str, i: int) -> str:
+    def attention(
+        self,
+        x: str,
+        i: int,
+        act_max: np.ndarray | None = None,
+        divide_values: np.ndarray | None = None,
+    ) -> str:
+        """Self-attention. int8: ``act_max`` (the input's channel ranges) smooths the QKV
+        input; ``divide_values`` divides the value projection's outputs, which is the
+        attention output per channel (the next matmul's smoothing, at no run-time cost)."""
         cfg = self.cfg
         p = f"encoder.layer.{i}.attention.self."
         w = np.concatenate(
             [self.src(f"{p}{n}.weight").T for n in ("query", "key", "value")], axis=1
         )
         b = np.concatenate([self.src(f"{p}{n}.bias") for n in ("query", "key", "value")])
-        bias = self.weight(f"l{i}.qkv.b", b)
         if self.precision == "int8":
+            if divide_values is not None:
+                d = cfg.hidden_size
+                w[:, 2 * d :] /= divide_values
+                b[2 * d :] /= divide_values
+            if act_max is not None:
+                smooth = smoothing_factors(act_max, w)
+                x = self.smooth_input(x, f"l{i}.qkv", smooth)
+                w = w * smooth[:, None]
+            bias = self.weight(f"l{i}.qkv.b", b)
             q, scale = quantize_columns(w)
             xq, xs, xz = self.node("DynamicQuantizeLinear", [x], n_out=3)
             return self.node(
@@ -270,7 +271,7 @@ class _GraphBuilder:
             )[0]
         return self.node(
             "Attention",
-            [x, self.weight(f"l{i}.qkv.w", w), bias, "attention_mask"],
+            [x, self.weight(f"l{i}.qkv.w", w), self.weight(f"l{i}.qkv.b", b), "attention_mask"],
             domain="com.microsoft",
             num_heads=cfg.num_heads,
         )[0]
@@ -278,7 +279,10 @@ class _GraphBuilder:
     def layer(self, x: str, i: int) -> str:
         cfg = self.cfg
         p = f"encoder.layer.{i}."
-        attn = self.attention(x, i)
+        ranges = self.ranges.layer(i) if self.ranges is not None else {}
+        o_w = self.src(f"{p}attention.output.dense.weight").T
+        o_smooth = smoothing_factors(ranges["ao"], o_w) if ranges else None
+        attn = self.attention(x, i, ranges.get("qkv"), o_smooth)
         if i == cfg.num_layers - 1:
             # The head reads only the first token, and after the last attention every op is
             # per token: keep that row alone (less work on long prompts, and int8's activation
@@ -286,39 +290,33 @@ class _GraphBuilder:
             first = self.weight("first_token", np.array([0], dtype=np.int64))
             attn = self.node("Gather", [attn, first], axis=1)[0]
             x = self.node("Gather", [x, first], axis=1)[0]
-        o_bias = self.weight(f"l{i}.ao.b", self.src(f"{p}attention.output.dense.bias"))
-        o = self.linear(attn, f"l{i}.ao", self.src(f"{p}attention.output.dense.weight").T, None)
-        x1 = self.node(
-            "SkipLayerNormalization",
-            [
-                o,
-                x,
-                self.weight(f"l{i}.ln1.g", self.src(f"{p}attention.output.LayerNorm.weight")),
-                self.weight(f"l{i}.ln1.b", self.src(f"{p}attention.output.LayerNorm.bias")),
-                o_bias,
-            ],
-            domain="com.microsoft",
-            epsilon=cfg.layer_norm_eps,
-        )[0]
-        i_bias = self.weight(f"l{i}.ffn1.b", self.src(f"{p}intermediate.dense.bias"))
-        h = self.linear(x1, f"l{i}.ffn1", self.src(f"{p}intermediate.dense.weight").T, None)
-        gelu = "BiasGelu" if cfg.activation == "gelu" else "FastGelu"
-        h = self.node(gelu, [h, i_bias], domain="com.microsoft")[0]
-        f_bias = self.weight(f"l{i}.ffn2.b", self.src(f"{p}output.dense.bias"))
-        f = self.linear(
-            h, f"l{i}.ffn2", self.src(f"{p}output.dense.weight").T, None, per_token=True
-        )
+        o = self.linear(attn, f"l{i}.ao", o_w, self.src(f"{p}attention.output.dense.bias"),
+                        o_smooth, input_divided=True)
+        x1 = self.add_norm(o, x, f"{p}attention.output.LayerNorm", f"l{i}.ln1")
+        w1, s1 = self._smoothed(f"{p}intermediate.dense", ranges, "ffn1")
+        h = self.linear(x1, f"l{i}.ffn1", w1, self.src(f"{p}intermediate.dense.bias"), s1)
+        approximate = "none" if cfg.activation == "gelu" else "tanh"
+        h = self.node("Gelu", [h], approximate=approximate)[0]
+        w2, s2 = self._smoothed(f"{p}output.dense", ranges, "ffn2")
+        f = self.linear(h, f"l{i}.ffn2", w2, self.src(f"{p}output.dense.bias"), s2)
+        return self.add_norm(f, x1, f"{p}output.LayerNorm", f"l{i}.ln2")
+
+    def _smoothed(
+        self, role: str, ranges: dict[str, np.ndarray], key: str
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(w_t, smoothing factors or None) for ``linear``."""
+        w_t = self.src(f"{role}.weight").T
+        return w_t, smoothing_factors(ranges[key], w_t) if ranges else None
+
+    def add_norm(self, a: str, b: str, role: str, name: str) -> str:
+        """LayerNorm(a + b) with the checkpoint's ``role`` weight and bias. Add +
+        LayerNormalization rather than ONNX Runtime's fused SkipLayerNormalization, which is
+        ~4x slower on CPU (onnxruntime 1.32, 512x768: 918 vs 234 us)."""
+        total = self.node("Add", [a, b])[0]
+        gamma = self.weight(f"{name}.g", self.src(f"{role}.weight"))
+        beta = self.weight(f"{name}.b", self.src(f"{role}.bias"))
         return self.node(
-            "SkipLayerNormalization",
-            [
-                f,
-                x1,
-                self.weight(f"l{i}.ln2.g", self.src(f"{p}output.LayerNorm.weight")),
-                self.weight(f"l{i}.ln2.b", self.src(f"{p}output.LayerNorm.bias")),
-                f_bias,
-            ],
-            domain="com.microsoft",
-            epsilon=cfg.layer_norm_eps,
+            "LayerNormalization", [total, gamma, beta], axis=-1, epsilon=self.cfg.layer_norm_eps
         )[0]
 
     def head(self, x: str) -> str:
@@ -365,7 +363,7 @@ class _GraphBuilder:
             producer_name="localrouter",
             producer_version=CONVERTER_VERSION,
         )
-        model.ir_version = 8
+        model.ir_version = 9
         return model
 
 

@@ -13,4 +13,4 @@ Precision = Literal["fp32", "int8"]
 ProgressCallback = Callable[[int, int], None]  # (bytes of weights done, total)
 
 # Bump when convert.py changes the graph it writes: runtime files are rebuilt on mismatch.
-CONVERTER_VERSION = "2"
+CONVERTER_VERSION = "3"
