@@ -1,11 +1,12 @@
 """Classification off the event loop, micro-batched.
 
-Requests arriving together share one ``service.predict`` call: the first waiting text opens a
-window of ``max_wait`` seconds (about 2 ms); the batch goes when the window closes or when it
-holds ``max_batch`` texts. While a batch runs in the worker thread, new texts keep collecting
-and go as the next batch as soon as the worker is free, so under load batches grow by
-themselves instead of queueing one-by-one behind each other. The event loop never runs the
-model, so one slow prediction (or the first lazy load) never blocks other requests.
+Requests arriving together share one ``service.predict`` call. A text goes to the worker
+thread at once when the worker is free; while a batch runs, new texts collect and go
+together (up to ``max_batch``) as soon as it is free again, so under load batches grow by
+themselves instead of queueing one by one, and at low load nothing waits. ``max_wait`` > 0
+holds a lone text that long for company (useful only when the engine batches: int8 runs one
+prompt per model call, so the default is 0). The event loop never runs the model, so one
+slow prediction (or the first lazy load) never blocks other requests.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class MicroBatcher:
         self,
         predict: Predict,
         *,
-        max_wait: float = 0.002,
+        max_wait: float = 0.0,
         max_batch: int = 32,
         workers: int = 1,
         on_batch: Callable[[int], None] | None = None,
@@ -46,7 +47,7 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Prediction] = loop.create_future()
         self._pending.append((text, future))
-        if len(self._pending) >= self._max_batch:
+        if len(self._pending) >= self._max_batch or self._max_wait <= 0:
             self._flush()
         elif self._timer is None:
             self._timer = loop.call_later(self._max_wait, self._flush)

@@ -44,9 +44,10 @@ def _session(path: Path, threads: int, spin: bool) -> onnxruntime.InferenceSessi
     opts.intra_op_num_threads = max(0, int(threads))  # 0: ONNX Runtime's default (cores)
     opts.inter_op_num_threads = 1
     if not spin:
-        # Idle pool threads sleep instead of spinning: in a server they would otherwise take
-        # CPU from the event loop between predictions (~3 ms more per short prompt alone).
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Pool threads spin only while a run is active and stop the moment it returns: in a
+        # server, threads spinning between predictions would take CPU from the event loop,
+        # and never spinning costs ~40% more time per short prompt (6.5 vs 4.5 ms, 16 tokens).
+        opts.add_session_config_entry("session.force_spinning_stop", "1")
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # The graph is already built from fused kernels; the basic level still folds constants.
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
