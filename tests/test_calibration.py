@@ -40,7 +40,7 @@ def reference_ranges(folder: Path, layers: int) -> list[dict[str, np.ndarray]]:
         layer.output.dense.register_forward_pre_hook(hook(i, "ffn2"))
     with torch.no_grad():
         for text in calibration_prompts():
-            model(**tok([text], truncation=True, max_length=256, return_tensors="pt"))
+            model(**tok([text], truncation=True, return_tensors="pt"))
     return ranges
 
 

@@ -24,7 +24,6 @@ from localrouter.routellm.checkpoint import Checkpoint
 from localrouter.routellm.tokenizer import RouterTokenizer
 
 PROMPTS_FILE = Path(__file__).with_name("calibration_prompts.json")
-_MAX_TOKENS_PER_PROMPT = 256  # a long prompt's tail adds little but time
 
 
 def calibration_prompts() -> list[str]:
@@ -79,9 +78,12 @@ class ActivationRanges:
         self._next_layer = 0
 
     @classmethod
-    def for_checkpoint(cls, ckpt: Checkpoint) -> ActivationRanges:
-        limit = min(ckpt.config.max_tokens, _MAX_TOKENS_PER_PROMPT)
-        tokenizer = RouterTokenizer.load(ckpt.model_dir, limit, ckpt.config.pad_token_id)
+    def for_checkpoint(cls, ckpt: Checkpoint, cache_dir: Path | None = None) -> ActivationRanges:
+        """Over the built-in prompts, tokenized by the checkpoint's own tokenizer
+        (``cache_dir``: where the tokenizer may cache its backend check)."""
+        # The engine's own settings, so the cached check is valid for it too.
+        tokenizer = RouterTokenizer.load(ckpt.model_dir, ckpt.config.max_tokens,
+                                         ckpt.config.pad_token_id, cache_dir=cache_dir)
         return cls(ckpt, [e.ids for e in tokenizer.encode(calibration_prompts())])
 
     def _t(self, role: str) -> np.ndarray:

@@ -2,9 +2,9 @@
 
 The graph uses ONNX Runtime's fused attention kernels (com.microsoft Attention/QAttention) and
 DynamicQuantizeMatMul, and plain ONNX LayerNormalization and Gelu where ONNX Runtime's fused
-alternatives measured slower. Weights are streamed
-tensor by tensor from the memory-mapped checkpoint into an external data file (page-aligned
-so ONNX Runtime can map it), so conversion never holds more than one tensor in memory.
+alternatives measured slower. Weights are streamed tensor by tensor from the memory-mapped
+checkpoint into an external data file (page-aligned so ONNX Runtime can map it), so conversion
+never holds more than one layer's tensors in memory.
 
 Graph inputs (computed by the engine): ``input_ids`` int64 [B, S], ``position_ids`` int64
 [B, S] (RoBERTa's padding-aware positions or BERT's 0..n-1), ``attention_mask`` int32
@@ -105,6 +105,7 @@ class _GraphBuilder:
         precision: Precision,
         data: _ExternalData,
         progress: ProgressCallback | None,
+        ranges: ActivationRanges | None,
     ) -> None:
         self.ckpt = ckpt
         self.cfg = ckpt.config
@@ -117,7 +118,7 @@ class _GraphBuilder:
         self._done = 0
         self._counter = 0
         # int8 only: activation ranges of the float encoder, measured as layers are built.
-        self.ranges = ActivationRanges.for_checkpoint(ckpt) if precision == "int8" else None
+        self.ranges = ranges
 
     # -- bookkeeping -------------------------------------------------------------------
     def _advance(self, n_floats: int) -> None:
@@ -388,8 +389,14 @@ def write_onnx(
     """Write the graph to ``onnx_path`` and its weights to ``data_path``; the graph refers to
     the weights by ``data_location`` (the data file's final name, beside the graph). Both
     files are flushed to disk before returning; callers rename them into place."""
+    # The tokenizer's backend verdict (see tokenizer.py) is cached beside the output, where
+    # the engine will look for it.
+    ranges = (ActivationRanges.for_checkpoint(ckpt, cache_dir=data_path.parent)
+              if precision == "int8" else None)
     with data_path.open("wb") as fh:
-        builder = _GraphBuilder(ckpt, precision, _ExternalData(fh, data_location), progress)
+        builder = _GraphBuilder(
+            ckpt, precision, _ExternalData(fh, data_location), progress, ranges
+        )
         model = builder.build()
         fh.flush()
         os.fsync(fh.fileno())
