@@ -370,6 +370,121 @@ def test_narrow_window_and_keyboard(
     context.close()
 
 
+def calibrate_api(gateway: GatewayProcess, strong_pct: float) -> httpx.Response:
+    return httpx.post(
+        gateway.base_url + "/api/calibrate", json={"strong_pct": strong_pct}, timeout=10
+    )
+
+
+def routing_threshold(gateway: GatewayProcess) -> float:
+    settings = httpx.get(gateway.base_url + "/api/settings", timeout=5).json()
+    return float(settings["routing"]["threshold"])
+
+
+def test_calibrate_suggests_a_threshold_and_applies_it(
+    page: Page, hub: FakeHub, gateway: GatewayProcess, sdk: OpenAI, shots: Screenshots
+) -> None:
+    ensure_installed(gateway, hub)
+    for text in (
+        "Write a haiku about autumn.",
+        "Derive the closed form of the Fibonacci sequence.",
+        "What time zone is Tokyo in?",
+        "Design a lock-free queue in C++ and prove it linearizable.",
+        "Translate 'good morning' into Spanish.",
+    ):
+        headers, _ = ask(sdk, text)
+    gateway.entry(headers["x-request-id"])  # the traffic is logged, with win rates
+    # A saved threshold finer than the slider's 0.01 steps is shown as it is.
+    answer = httpx.patch(
+        gateway.base_url + "/api/settings/routing", json={"threshold": 0.987}, timeout=5
+    )
+    assert answer.status_code == 200, answer.text
+    page.reload()
+    expect(page.locator("#threshold-value")).to_have_text("0.987", timeout=WAIT)
+    expect(page.locator("#threshold-state")).to_have_text("saved")
+
+    # Keyboard only: type the share, Enter submits.
+    share = page.get_by_label("Target strong share")
+    share.fill("40")
+    share.press("Enter")
+    expect(page.locator("#calibrate-result")).to_be_visible(timeout=WAIT)
+    answer = calibrate_api(gateway, 40)
+    assert answer.status_code == 200, answer.text
+    expected = answer.json()
+    shown = page.locator("#calibrate-threshold").inner_text()
+    assert float(shown) == expected["threshold"]
+    assert expected["threshold"] != 0.987  # so applying it is a visible change
+    expect(page.locator("#calibrate-basis")).to_contain_text(
+        f"{expected['prompts']} routed requests with a logged win rate in the last 7 days"
+    )
+    expect(page.locator("#calibrate-share")).to_contain_text(
+        f"{expected['strong_count']} of {expected['prompts']} (target 40%)"
+    )
+    expect(page.locator("#calibrate-table tr")).to_have_count(len(expected["table"]))
+    shots.take(page, "calibration-suggested")
+
+    apply = page.get_by_role("button", name=f"Apply threshold {shown}")
+    apply.focus()
+    page.keyboard.press("Enter")
+    wait_until(
+        lambda: routing_threshold(gateway) == expected["threshold"],
+        what=f"the gateway's threshold to become {expected['threshold']}",
+    )
+    wait_saved(gateway, lambda s: s["routing"]["threshold"] == expected["threshold"], "applied")
+    expect(page.locator("#threshold-value")).to_have_text(shown)
+    expect(page.locator("#threshold-state")).to_have_text("saved")
+    expect(page.locator("#share-text")).to_contain_text(f"At {shown}", timeout=WAIT)
+
+    # The next request is routed with it (the logged win rate has every digit; the header six).
+    headers, _ = ask(sdk, "Explain the difference between TCP and UDP.")
+    win_rate = gateway.entry(headers["x-request-id"])["routellm_win_rate"]
+    assert headers["x-localrouter-tier"] == (
+        "strong" if win_rate >= expected["threshold"] else "weak"
+    )
+    expect(page.locator("#alerts")).to_be_empty()
+    shots.take(page, "calibration-applied")
+
+    # Narrow window: nothing overflows, and the table of other shares opens from the keyboard.
+    page.set_viewport_size({"width": 380, "height": 800})
+    page.get_by_text("Strong share at other thresholds").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#calibrate-table tr").first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    shots.take(page, "calibration-narrow")
+
+
+def test_calibrate_errors_are_announced(
+    browser: Browser, tmp_path: Path, shots: Screenshots
+) -> None:
+    with GatewayProcess(tmp_path / "home", {}) as fresh:
+        context = browser.new_context(viewport={"width": 380, "height": 800})
+        tab = context.new_page()
+        tab.goto(fresh.base_url + "/")
+        expect(tab.locator("#threshold-value")).to_have_text("0.30", timeout=WAIT)
+        alert = tab.get_by_role("alert")
+        share = tab.get_by_label("Target strong share")
+
+        # No traffic logged yet: the API refuses, and the page says why.
+        refused = calibrate_api(fresh, 30)
+        assert refused.status_code == 409, refused.text
+        share.fill("30")
+        share.press("Enter")
+        expect(alert).to_contain_text("Not enough logged traffic to calibrate", timeout=WAIT)
+        expect(alert).to_contain_text(refused.json()["error"]["message"])
+        expect(tab.locator("#calibrate-result")).to_be_hidden()
+        assert tab.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+        shots.take(tab, "calibrate-no-traffic")
+
+        # A share outside 0-100, which the API rejects too, is refused with a clear sentence.
+        assert calibrate_api(fresh, 150).status_code == 400
+        share.fill("150")
+        share.press("Enter")
+        expect(alert).to_contain_text("must be a number from 0 to 100")
+        expect(share).to_have_attribute("aria-invalid", "true")
+        expect(tab.locator("#alerts .alert")).to_have_count(1)  # it replaced the first message
+        context.close()
+
+
 def test_delete_with_confirmation_then_an_api_error_is_shown(
     page: Page, hub: FakeHub, gateway: GatewayProcess, shots: Screenshots
 ) -> None:

@@ -22,6 +22,10 @@
     stats: null, // GET /api/stats
     lastTry: null, // POST /api/router/predict answer
     savedThreshold: null,
+    // A threshold finer than the slider's 0.01 steps (from calibration or settings.yaml) is
+    // kept exactly here, since the slider would round it, until the user moves the slider.
+    exactThreshold: null,
+    calibration: null, // POST /api/calibrate answer, with the days it covered
     downloadSeen: false, // a download was running when we last looked
     cancelling: false, // cancel asked, the download has not stopped yet
     extraPriceModels: new Set(),
@@ -192,6 +196,12 @@
   }
 
   const pct = (x) => `${Math.round(x * 100)}%`;
+  const pct1 = (x) => `${Math.round(x * 1000) / 10}%`; // one decimal at most: 31.3%, 30%
+
+  // Two decimals like the slider (0.30), or every digit a finer threshold has (0.253).
+  function fmtThreshold(t) {
+    return Math.abs(t * 100 - Math.round(t * 100)) < 1e-9 ? t.toFixed(2) : String(t);
+  }
 
   function modelRef(entry) {
     if (!entry.model) return null;
@@ -390,17 +400,18 @@
   }
 
   function currentThreshold() {
-    return Number($("threshold").value);
+    return state.exactThreshold ?? Number($("threshold").value);
   }
 
   function setThresholdInput(value) {
     $("threshold").value = String(value);
+    state.exactThreshold = value;
     onThresholdMoved();
   }
 
   function onThresholdMoved() {
     const t = currentThreshold();
-    $("threshold-value").textContent = t.toFixed(2);
+    $("threshold-value").textContent = fmtThreshold(t);
     renderThresholdState();
     for (const button of document.querySelectorAll("[data-preset]")) {
       button.setAttribute("aria-pressed", String(Math.abs(Number(button.dataset.preset) - t) < 1e-9));
@@ -418,6 +429,7 @@
 
   let shareTimer = 0;
   $("threshold").addEventListener("input", () => {
+    state.exactThreshold = null; // the slider's own value from now on
     onThresholdMoved();
     clearTimeout(shareTimer);
     shareTimer = setTimeout(refreshStats, 200); // recompute the share while the slider moves
@@ -439,7 +451,7 @@
       state.settings.routing = routing;
       state.savedThreshold = routing.threshold;
       renderThresholdState();
-      notify(`Threshold ${routing.threshold.toFixed(2)} saved; it applies to the next request`);
+      notify(`Threshold ${fmtThreshold(routing.threshold)} saved; it applies to the next request`);
     } else {
       setThresholdInput(state.savedThreshold);
     }
@@ -453,6 +465,101 @@
       saveThreshold();
     });
   }
+
+  // --- threshold calibration from logged traffic --------------------------------------------
+
+  function daysText(days) {
+    const option = [...$("calibrate-days").options].find((o) => Number(o.value) === days);
+    return option ? option.textContent : `the last ${days} days`;
+  }
+
+  $("calibrate-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = $("calibrate-pct");
+    const raw = input.value.trim();
+    const target = Number(raw);
+    // Checked here, not by the browser's bubble, so the message lands in the alert region.
+    if (!raw || !Number.isFinite(target) || target < 0 || target > 100) {
+      input.setAttribute("aria-invalid", "true");
+      showCalibration(null);
+      showError("calibrate", "Cannot calibrate",
+        new Error("the target strong share must be a number from 0 to 100 (percent)"));
+      input.focus();
+      return;
+    }
+    input.removeAttribute("aria-invalid");
+    const days = Number($("calibrate-days").value);
+    const button = $("btn-calibrate");
+    button.disabled = true;
+    button.textContent = "Calibrating…";
+    try {
+      const result = await api("POST", "/api/calibrate", { strong_pct: target, days });
+      clearError("calibrate");
+      showCalibration({ ...result, days });
+    } catch (err) {
+      showCalibration(null); // a suggestion made for other numbers must not stay appliable
+      if (err.code === "no_data") {
+        showError("calibrate", "Not enough logged traffic to calibrate",
+          new Error(`${err.message}. Send requests to localrouter/auto with routing on first.`));
+      } else {
+        showError("calibrate", "Could not calibrate", err);
+      }
+    } finally {
+      button.disabled = false;
+      button.textContent = "Calibrate";
+    }
+  });
+
+  function showCalibration(c) {
+    state.calibration = c;
+    $("calibrate-result").hidden = !c;
+    if (!c) return;
+    const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+    $("calibrate-threshold").textContent = fmtThreshold(c.threshold);
+    $("calibrate-share").textContent =
+      `${pct1(c.achieved_share)}: ${c.strong_count} of ${c.prompts} (target ${c.strong_pct}%)`;
+    $("calibrate-basis").textContent =
+      `${plural(c.prompts, "routed request")} with a logged win rate in ${daysText(c.days)}`;
+    const notes = [];
+    if (Math.abs(c.achieved_share * 100 - c.strong_pct) >= 5) {
+      notes.push("That is the closest share these win rates allow.");
+    }
+    if (c.prompts < 50) notes.push("With this few requests, the share on new traffic may differ.");
+    $("calibrate-note").textContent = notes.join(" ");
+    $("calibrate-note").hidden = !notes.length;
+    const body = $("calibrate-table");
+    body.replaceChildren();
+    for (const row of c.table || []) {
+      const tr = document.createElement("tr");
+      if (row.threshold === c.threshold) tr.className = "current";
+      const th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = fmtThreshold(row.threshold);
+      const td = document.createElement("td");
+      td.className = "num";
+      td.textContent = pct1(row.strong_share);
+      tr.append(th, td);
+      body.append(tr);
+    }
+    $("btn-apply-calibration").textContent = `Apply threshold ${fmtThreshold(c.threshold)}`;
+  }
+
+  // The same call as the slider's, so the next request is routed with the new threshold.
+  $("btn-apply-calibration").addEventListener("click", async (event) => {
+    const c = state.calibration;
+    if (!c || !state.settings) return;
+    clearTimeout(saveTimer); // a pending slider save would overwrite it
+    const routing = await act("calibrate-apply", "Could not apply the threshold", event.target, () =>
+      api("PATCH", "/api/settings/routing", { threshold: c.threshold }),
+    );
+    if (routing) {
+      state.settings.routing = routing;
+      state.savedThreshold = routing.threshold;
+      setThresholdInput(routing.threshold);
+      refreshStats();
+      notify(`Threshold ${fmtThreshold(routing.threshold)} applied; it routes the next request`);
+    }
+  });
 
   async function patchRouting(key, what, change, message) {
     const routing = await act(key, what, null, () => api("PATCH", "/api/settings/routing", change));
@@ -625,7 +732,7 @@
     const badge = $("try-route");
     badge.textContent = tier;
     badge.dataset.tier = tier;
-    $("try-threshold").textContent = `at threshold ${t.toFixed(2)}`;
+    $("try-threshold").textContent = `at threshold ${fmtThreshold(t)}`;
     $("try-tokens").textContent = r.truncated ? `${r.tokens} (prompt truncated)` : String(r.tokens);
     $("try-latency").textContent = fmtMs(r.latency_ms);
   }
@@ -684,7 +791,7 @@
     strong.textContent = pct(s.strong_share_at_threshold);
     const now = s.actual_strong_share != null ? ` (routed to strong so far: ${pct(s.actual_strong_share)})` : "";
     el.append(
-      `At ${t.toFixed(2)}, `,
+      `At ${fmtThreshold(t)}, `,
       strong,
       ` of the ${s.with_win_rate} routed request${s.with_win_rate === 1 ? "" : "s"} in the ${periodText(s.hours)} would go to the strong tier${now}.`,
     );
