@@ -29,6 +29,10 @@ Behaviours (``fail(model, kind, **options)``):
   server), normal answers otherwise.
 - ``"slow_stream"``: streams ``chunks`` chunks ``interval`` seconds apart (to test client
   disconnects; ``cancelled`` counts streams the gateway closed before the end).
+- ``"hold"``: holds the request (no response byte) until the gateway closes the connection,
+  or ``delay`` seconds (default 30) pass and it answers normally. ``held`` counts requests
+  that arrived and are held, ``held_closed`` those whose connection the gateway closed while
+  held (to test that a client disconnect cancels the upstream request).
 
 Thread-safe: behaviours and records are guarded by a lock; the server runs on its own loop.
 """
@@ -64,6 +68,7 @@ BEHAVIOURS = (
     "stream_drop",
     "slow_stream",
     "no_stream_options",
+    "hold",
 )
 
 
@@ -103,6 +108,8 @@ class FakeUpstream:
         self._requests: list[Recorded] = []
         self.cancelled = 0  # slow streams closed by the other side before their end
         self.completed_streams = 0
+        self.held = 0  # "hold" requests that arrived
+        self.held_closed = 0  # ... and whose connection the other side closed while held
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -129,6 +136,8 @@ class FakeUpstream:
             self._requests.clear()
             self.cancelled = 0
             self.completed_streams = 0
+            self.held = 0
+            self.held_closed = 0
 
     @property
     def requests(self) -> list[Recorded]:
@@ -220,6 +229,8 @@ class FakeUpstream:
             )
         if kind == "timeout":
             await asyncio.sleep(float(behaviour.options.get("delay", 30)))
+        if kind == "hold" and await self._hold(request, float(behaviour.options.get("delay", 30))):
+            return Response(status_code=499)  # nobody is there to read it
         if kind == "no_stream_options" and "stream_options" in body:
             return _error(
                 400,
@@ -227,6 +238,21 @@ class FakeUpstream:
                 "invalid_request_error",
             )
         return None
+
+    async def _hold(self, request: Request, delay: float) -> bool:
+        """Wait for the other side to close the connection (True) or ``delay`` (False)."""
+        with self._lock:
+            self.held += 1
+        try:
+            async with asyncio.timeout(delay):
+                # The body is read: the server's next message is the disconnect.
+                while (await request.receive())["type"] != "http.disconnect":
+                    pass
+        except TimeoutError:
+            return False
+        with self._lock:
+            self.held_closed += 1
+        return True
 
     async def _chat(self, request: Request) -> Response:
         body, behaviour = await self._take(request)

@@ -6,11 +6,14 @@ says the prompt is too long for the model). Any other upstream answer (a 400 for
 parameter, a 401 for a wrong upstream key, ...) is the caller's answer and is passed through.
 
 Every attempt lands in the trail ``[{"model", "status", "error"}]`` that the access log keeps
-and that a 502 "all upstreams failed" error carries.
+and that a 502 "all upstreams failed" error carries. A chain cancelled mid-attempt (the client
+left) closes that attempt's upstream connection, notes it as ``"cancelled"`` and tries no
+further target.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -117,13 +120,16 @@ async def run_chain(
     stream: bool,
     secrets: Sequence[str],
     on_retry: Callable[[Target, str], None] | None = None,
+    trail: list[dict[str, Any]] | None = None,
 ) -> Outcome:
     """Send ``payload`` (its ``model`` replaced per target) down the chain.
 
     Streaming: returns once the first bytes of a 2xx answer arrived, so a failure before the
     first chunk still falls back. Raises :class:`AllFailed` when no target answered.
+    ``trail``, when given, receives the attempts as they happen (the caller still has them
+    when the chain is cancelled).
     """
-    attempts: list[dict[str, Any]] = []
+    attempts: list[dict[str, Any]] = [] if trail is None else trail
     for target in targets:
         payload["model"] = target.model
         request = upstreams.build(target, path, json.dumps(payload).encode())
@@ -132,6 +138,10 @@ async def run_chain(
         except httpx.HTTPError as exc:
             _failed(attempts, target, None, _describe_exception(exc), secrets, on_retry)
             continue
+        except asyncio.CancelledError:
+            # Cancelled before the answer's headers: the transport closed the connection.
+            attempts.append({"model": target.ref, "status": None, "error": "cancelled"})
+            raise
         try:
             status = response.status_code
             if not 200 <= status < 300:
@@ -160,8 +170,10 @@ async def run_chain(
             await response.aclose()
             _failed(attempts, target, None, _describe_exception(exc), secrets, on_retry)
             continue
-        except BaseException:
+        except BaseException as exc:
             await response.aclose()  # cancelled (client gone): do not leak the connection
+            if isinstance(exc, asyncio.CancelledError):
+                attempts.append({"model": target.ref, "status": status, "error": "cancelled"})
             raise
         attempts.append({"model": target.ref, "status": status, "error": None})
         return Outcome(target, response, attempts, content=content)

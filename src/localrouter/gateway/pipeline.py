@@ -4,6 +4,10 @@ Read the body (size-capped while reading), check the few fields routing needs (n
 the whole body), resolve the model name, classify when routed (micro-batched, off the event
 loop), walk the fallback chain, answer (relaying streams), and queue one access-log entry.
 
+A client that disconnects while the chain waits for an upstream's answer cancels it: the
+upstream connection is closed, no further target is tried, and the entry says 499 "client
+disconnected", as for a stream the client left.
+
 The body's ``model`` is passed through as the upstream reported it (the model that
 answered); ``x-localrouter-model`` names it as ``provider/model``.
 """
@@ -11,16 +15,18 @@ answered); ``x-localrouter-model`` names it as ``provider/model``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from fastapi import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive
 
 from localrouter.gateway.access_log import now_timestamp
 from localrouter.gateway.auth import request_client
@@ -43,6 +49,8 @@ from localrouter.routellm.prediction import route
 from localrouter.settings import Settings
 
 _JSON = "application/json"
+_CLIENT_GONE = "client disconnected"
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -208,6 +216,42 @@ def _refuses_stream_options(outcome: Outcome) -> bool:
     )
 
 
+class ClientGone(Exception):
+    """The client disconnected before its answer started."""
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    # The body is read: the server's next message is ``http.disconnect`` (uvicorn sets it
+    # the moment the connection is lost; no polling). Starlette's StreamingResponse listens
+    # the same way once a stream's answer has started.
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _cancel_on_disconnect(work: asyncio.Task[Any], watcher: asyncio.Task[None]) -> None:
+    if not watcher.cancelled() and watcher.exception() is None:
+        work.cancel()
+
+
+async def unless_disconnected(receive: Receive, work: Coroutine[Any, Any, _T]) -> _T:
+    """``work``'s result, or :class:`ClientGone` as soon as the client disconnects (``work``
+    is then cancelled: an upstream request in flight has its connection closed).
+
+    ``work`` runs in its own task, raced by a task awaiting ``receive()``: two task switches,
+    a few microseconds, per request."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_until_disconnect(receive))
+    watcher.add_done_callback(functools.partial(_cancel_on_disconnect, task))
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if watcher.done() and not watcher.cancelled() and watcher.exception() is None:
+            raise ClientGone from None
+        raise  # we were cancelled ourselves (shutdown): ``task`` was cancelled with us
+    finally:
+        watcher.cancel()
+
+
 def _usage_tokens(usage: Any) -> tuple[int | None, int | None]:
     if not isinstance(usage, dict):
         return None, None
@@ -290,17 +334,26 @@ class GenerationRequest:
         secrets = self.gateway.secrets(settings)
 
         async def run(targets: list[Target], earlier: list[dict[str, Any]]) -> Outcome:
-            """The fallback chain over ``targets``; ``earlier`` attempts lead the trail."""
+            """The fallback chain over ``targets``; ``earlier`` attempts lead the trail.
+            Raced by the client's disconnect until the answer (or a stream's first bytes)."""
+            trail: list[dict[str, Any]] = []
+            chain = run_chain(
+                upstreams,
+                targets,
+                self.upstream_path,
+                body,
+                stream=stream,
+                secrets=secrets,
+                on_retry=self._on_retry,
+                trail=trail,
+            )
             try:
-                return await run_chain(
-                    upstreams,
-                    targets,
-                    self.upstream_path,
-                    body,
-                    stream=stream,
-                    secrets=secrets,
-                    on_retry=self._on_retry,
-                )
+                return await unless_disconnected(self.request.receive, chain)
+            except ClientGone:
+                if trail and trail[-1]["error"] == "cancelled":
+                    trail[-1]["error"] = _CLIENT_GONE  # the attempt in flight
+                entry["attempts"] = earlier + trail
+                raise ApiError(499, _CLIENT_GONE, "client_disconnected") from None
             except AllFailed as exc:
                 entry["attempts"] = earlier + exc.attempts
                 raise ApiError(
@@ -405,7 +458,7 @@ class GenerationRequest:
             yield error_event(error)
             yield DONE_EVENT
         except (asyncio.CancelledError, GeneratorExit):
-            error = "client disconnected"
+            error = _CLIENT_GONE
             status = 499  # nginx's "client closed request": nobody received an answer
             raise
         finally:

@@ -1,0 +1,99 @@
+"""A client that disconnects while the upstream still works on its answer: the gateway
+closes the upstream request at once, starts no fallback, and logs one 499 entry (the
+convention of streams the client left, see test_gateway_streaming)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.gateway import GatewayProcess
+from tests.support.polling import wait_for
+
+
+@pytest.fixture(scope="module")
+def gateway_settings(upstream: FakeUpstream) -> dict[str, Any]:
+    # Routing off: the auto model means the strong chain, held first, backup as its fallback.
+    return {
+        "providers": [{"name": "up", "base_url": upstream.base_url}],
+        "routing": {"enabled": False, "strong": ["up/held", "up/backup"], "weak": []},
+    }
+
+
+pytestmark = pytest.mark.usefixtures("clean_upstream")
+
+
+def open_request(gateway: GatewayProcess, path: str, body: dict[str, Any]) -> socket.socket:
+    """A raw HTTP/1.1 request sent on its own socket, whose answer is never read."""
+    url = httpx.URL(gateway.base_url)
+    assert url.host and url.port
+    data = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {url.host}:{url.port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+    )
+    sock = socket.create_connection((url.host, url.port), timeout=10)
+    sock.sendall(head.encode() + data)
+    return sock
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/v1/chat/completions",
+            {"model": "localrouter/auto", "messages": [{"role": "user", "content": "hi"}]},
+        ),
+        ("/v1/completions", {"model": "localrouter/auto", "prompt": "hi"}),
+        (
+            "/v1/chat/completions",
+            {
+                "model": "localrouter/auto",
+                "stream": True,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+        ),
+    ],
+    ids=["chat", "completions", "stream-before-first-chunk"],
+)
+def test_client_disconnect_cancels_the_upstream_request(
+    gateway: GatewayProcess, upstream: FakeUpstream, path: str, body: dict[str, Any]
+) -> None:
+    upstream.fail("held", "hold", delay=20)  # would answer only after the test's deadlines
+    logged = len(gateway.log_entries())
+    sock = open_request(gateway, path, body)
+    try:
+        wait_for(lambda: upstream.held == 1, timeout=5)
+    finally:
+        sock.close()
+
+    # The gateway closed its upstream connection (not waited for the held answer).
+    wait_for(lambda: upstream.held_closed == 1, timeout=3)
+    wait_for(lambda: len(gateway.log_entries()) > logged, timeout=5)
+
+    # A request sent afterwards on the same gateway and upstream pool works as usual, and
+    # its entry, written after the first one, shows the first request was logged once.
+    follow = httpx.post(
+        gateway.v1_url + "/chat/completions",
+        json={"model": "up/after", "messages": [{"role": "user", "content": "x"}]},
+        timeout=10,
+    )
+    assert follow.status_code == 200
+    gateway.entry(follow.headers["x-request-id"])
+    entries = gateway.log_entries()[logged:]
+    assert [e["requested_model"] for e in entries] == ["localrouter/auto", "up/after"]
+
+    entry = entries[0]
+    assert entry["status"] == "error" and entry["status_code"] == 499
+    assert entry["error"] == "client disconnected"
+    assert entry["endpoint"] == path and entry["stream"] is bool(body.get("stream"))
+    assert entry["attempts"] == [
+        {"model": "up/held", "status": None, "error": "client disconnected"}
+    ]
+    assert upstream.requests_for("backup") == []  # no fallback after the client left
+    assert upstream.held_closed == 1
