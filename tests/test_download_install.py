@@ -22,10 +22,12 @@ from localrouter.routellm.install import (
     install_model,
     installed_info,
     installed_model_dir,
+    request_cancel,
 )
 from localrouter.routellm.service import RouterService
 from localrouter.settings import RouteLLMSettings
-from tests.support.fake_hub import FakeHub
+from tests.support.fake_hub import FakeHub, FakeRepo
+from tests.support.polling import wait_for
 
 REPO = "routellm/bert_gpt4_augmented"
 
@@ -206,6 +208,98 @@ def test_cancel_then_resume_without_downloading_again(
     assert gets and all(path.endswith("/model.safetensors") for path, _ in gets)
     assert all(rng == f"bytes={kept}-" for _, rng in gets)
     assert installed_model_dir(home) is not None
+
+
+_STALL_AT = 100_000  # bytes of model.safetensors sent before the fake hub goes silent
+
+
+def _stalled_part(home: Path, commit: str) -> Path:
+    return routellm_dir(home) / "downloads" / commit / "model.safetensors.part"
+
+
+def _already(repo: FakeRepo) -> int:
+    """Bytes of the files fetched before the weights (the small files come first)."""
+    return sum(len(data) for name, data in repo.files.items() if name != "model.safetensors")
+
+
+def _assert_cancelled_and_resumable(home: Path, part: Path) -> None:
+    assert installed_model_dir(home) is None and _versions(home) == []
+    assert _leftovers(home) == [] and not (routellm_dir(home) / "download.json").exists()
+    assert part.stat().st_size == _STALL_AT  # kept for resume, as after any cancel
+    assert DownloadLock(home).try_acquire()  # released
+
+
+def test_ui_cancel_stops_a_stalled_read_within_a_second(
+    home: Path, fake_hub: FakeHub, big_checkpoint: Path
+) -> None:
+    """The hub sent headers and some bytes, then holds the connection open in silence. The
+    UI's Cancel (POST /router/download/cancel: ``cancel_download``) ends the gateway's own
+    download well before the 10 s stall limit would."""
+    repo = fake_hub.add_repo(REPO, big_checkpoint)
+    fake_hub.hang_at["model.safetensors"] = _STALL_AT
+    assert HubConfig.from_env().timeout == 10.0  # the service's real stall limit
+    part = _stalled_part(home, repo.commit)
+    service = RouterService(home, lambda: RouteLLMSettings())
+    try:
+        assert service.start_download()["started"] is True
+        wait_for(
+            lambda: (
+                fake_hub.stalled("model.safetensors")
+                and service.status().get("downloaded_bytes") == _already(repo) + _STALL_AT
+            ),
+            timeout=20,
+        )
+        started = time.monotonic()
+        status = service.cancel_download()
+        elapsed = time.monotonic() - started
+        assert status["state"] == "not_downloaded" and status["error"] is None, status
+        assert elapsed < 3, f"the cancel took {elapsed:.1f} s"
+    finally:
+        fake_hub.release.set()
+        service.close()
+    _assert_cancelled_and_resumable(home, part)
+
+
+def test_cancel_from_another_process_stops_a_stalled_read_within_a_second(
+    home: Path, fake_hub: FakeHub, big_checkpoint: Path
+) -> None:
+    """A download run by the CLI (here: install_model in a thread, as the CLI runs it),
+    cancelled from the gateway's UI through the cancel file (``request_cancel``)."""
+    repo = fake_hub.add_repo(REPO, big_checkpoint)
+    fake_hub.hang_at["model.safetensors"] = _STALL_AT
+    part = _stalled_part(home, repo.commit)
+    tracker = ProgressTracker()
+    errors: list[BaseException] = []
+    ended = threading.Event()
+
+    def run() -> None:
+        try:  # HubConfig from the environment: the real 10 s stall limit
+            install_model(home, repo_id=REPO, revision="main", tracker=tracker)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            ended.set()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        wait_for(
+            lambda: (
+                fake_hub.stalled("model.safetensors")
+                and tracker.snapshot().downloaded_bytes == _already(repo) + _STALL_AT
+            ),
+            timeout=20,
+        )
+        started = time.monotonic()
+        assert request_cancel(home) is True
+        ended.wait(3)
+        elapsed = time.monotonic() - started
+    finally:
+        fake_hub.release.set()
+        worker.join(30)
+    assert elapsed < 3, f"the cancel took {elapsed:.1f} s"
+    assert len(errors) == 1 and isinstance(errors[0], DownloadCancelled), errors
+    _assert_cancelled_and_resumable(home, part)
 
 
 def test_offline_mode(

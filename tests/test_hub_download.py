@@ -20,6 +20,7 @@ from localrouter.routellm.hub import (
     resolve_checkpoint,
 )
 from tests.support.fake_hub import FakeHub
+from tests.support.polling import wait_for
 
 REPO = "routellm/bert_gpt4_augmented"
 
@@ -216,9 +217,12 @@ def test_server_gone_mid_file_is_a_clear_error(
 def test_cancel_stops_a_stalled_download(
     fake_hub: FakeHub, xlmr_checkpoint: Path, tmp_path: Path
 ) -> None:
+    """The server sent headers and 4 KB, then holds the connection open in silence: a
+    cancel (the UI's button, Ctrl-C) is seen within a second, not at the 10 s stall limit."""
     fake_hub.add_repo(REPO, xlmr_checkpoint)
     fake_hub.hang_at["model.safetensors"] = 4096
-    hub = _hub(fake_hub, timeout=1.0)
+    hub = _hub(fake_hub)
+    assert hub.timeout == 10.0  # the real stall limit, not a shortened one
     remote_file = _remote_file(hub)
     tracker, cancel = ProgressTracker(), threading.Event()
     errors: list[BaseException] = []
@@ -231,15 +235,58 @@ def test_cancel_stops_a_stalled_download(
 
     worker = threading.Thread(target=run)
     worker.start()
-    deadline = time.monotonic() + 10
-    while tracker.snapshot().downloaded_bytes < 4096 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert tracker.snapshot().downloaded_bytes == 4096
-    cancel.set()
-    worker.join(10)
-    fake_hub.release.set()
-    assert not worker.is_alive()
+    try:
+        wait_for(
+            lambda: (
+                fake_hub.stalled("model.safetensors")
+                and tracker.snapshot().downloaded_bytes == 4096
+            ),
+            timeout=10,
+        )
+        started = time.monotonic()
+        cancel.set()
+        worker.join(3)
+        elapsed = time.monotonic() - started
+    finally:
+        fake_hub.release.set()
+        worker.join(15)
+    assert elapsed < 3, f"the cancel took {elapsed:.1f} s"
     assert len(errors) == 1 and isinstance(errors[0], DownloadCancelled)
+    assert (tmp_path / "model.safetensors.part").stat().st_size == 4096  # kept for resume
+    assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_a_silent_connection_is_dropped_at_the_stall_limit_and_resumed(
+    fake_hub: FakeHub, xlmr_checkpoint: Path, tmp_path: Path
+) -> None:
+    fake_hub.add_repo(REPO, xlmr_checkpoint)
+    data = (xlmr_checkpoint / "model.safetensors").read_bytes()
+    fake_hub.hang_at["model.safetensors"] = 4096  # until release, which never comes
+    hub = _hub(fake_hub, timeout=1.0)
+    remote_file = _remote_file(hub)
+    started = time.monotonic()
+    _download(remote_file, tmp_path, hub)
+    elapsed = time.monotonic() - started
+    assert (tmp_path / "model.safetensors").read_bytes() == data
+    assert any(rng == "bytes=4096-" for _, _, rng in fake_hub.requests)
+    assert fake_hub.served("model.safetensors") == len(data)  # nothing sent twice
+    assert 1.0 <= elapsed < 5  # waited the whole stall limit, not one cancel-check slice
+
+
+def test_pauses_shorter_than_the_stall_limit_do_not_drop_the_connection(
+    fake_hub: FakeHub, tmp_path: Path
+) -> None:
+    """Three pauses of 0.5 s (1.5 s in all) against a 1 s stall limit: the limit is per
+    silence, so the one connection carries the whole file."""
+    data = bytes(range(256)) * 256  # 64 KB: four 16 KB writes
+    files = {"config.json": b"{}", "tokenizer.json": b"{}", "model.safetensors": data}
+    fake_hub.add_repo(REPO, files=files)
+    fake_hub.throttle_bps = 16 * 1024 / 0.5
+    hub = _hub(fake_hub, timeout=1.0)
+    _download(_remote_file(hub), tmp_path, hub)
+    assert (tmp_path / "model.safetensors").read_bytes() == data
+    gets = [r for r in fake_hub.requests if r[0] == "GET" and "model.safetensors" in r[1]]
+    assert [rng for _, _, rng in gets if rng] == []  # never resumed: no drop
 
 
 def test_rate_and_eta_follow_the_bytes() -> None:

@@ -15,7 +15,8 @@ Faults (attributes, set by a test at any time): ``missing`` (404 for listed file
 ``corrupt`` (one byte flipped in the body, metadata untouched), ``drop_once`` (close the
 connection after N bytes of a file, once), ``die_at`` (after N bytes of a file, stop
 serving: the connection is cut and every later request is refused), ``hang_at`` (after N
-bytes, wait until ``release`` is set), ``throttle_bps`` (bytes per second per response).
+bytes, hold the connection open without sending until ``release`` is set; ``stalled(name)``
+says the hang began), ``throttle_bps`` (bytes per second per response).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class FakeHub:
         self.die_at: dict[str, int] = {}
         self.hang_at: dict[str, int] = {}
         self.release = threading.Event()
+        self._stalled: set[str] = set()  # files whose hang_at began
         self.throttle_bps: float | None = None
         self.down = False
         self.requests: list[tuple[str, str, str | None]] = []  # method, path, Range
@@ -144,6 +146,11 @@ class FakeHub:
     def served(self, name: str) -> int:
         with self._lock:
             return self.bytes_served[name]
+
+    def stalled(self, name: str) -> bool:
+        """Whether a response for ``name`` reached its ``hang_at`` offset and went silent."""
+        with self._lock:
+            return name in self._stalled
 
     def count(self, method: str, name: str) -> int:
         with self._lock:
@@ -382,6 +389,8 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 absolute = start + pos
                 if hub.hang_at.get(name) == absolute:
                     del hub.hang_at[name]
+                    with hub._lock:
+                        hub._stalled.add(name)
                     hub.release.wait()
                     if hub.down:
                         return self._cut()

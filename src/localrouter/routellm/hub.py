@@ -5,7 +5,8 @@ huggingface_hub does the talking to the hub: the repo listing with sizes and LFS
 commit, ETag / X-Linked-Etag, X-Linked-Size) and its shared HTTP session, headers and
 error types for the bytes. The byte loop is ours, not ``hf_hub_download``'s, because the
 product needs what that function does not give: progress finer than its 10 MB chunks,
-cancellation between chunks, and resuming a ``.part`` file left by an earlier process.
+cancellation that is seen within a fraction of a second even while the server is silent
+mid-file, and resuming a ``.part`` file left by an earlier process.
 
 Environment (read at call time, not at import): ``HF_ENDPOINT``, ``HF_TOKEN`` (through
 huggingface_hub's token lookup), ``HF_HUB_OFFLINE``, ``HF_HUB_DOWNLOAD_TIMEOUT``.
@@ -13,13 +14,14 @@ huggingface_hub's token lookup), ``HF_HUB_OFFLINE``, ``HF_HUB_DOWNLOAD_TIMEOUT``
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,8 @@ OPTIONAL_FILES = ("tokenizer_config.json", "special_tokens_map.json")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
 _HASH_BLOCK = 4 * 1024 * 1024
+# While the server is silent, a blocked read looks at the cancel flag this often.
+_CANCEL_CHECK_SECS = 0.2
 
 
 class DownloadCancelled(DownloadError):
@@ -458,7 +462,7 @@ def _fetch_range(
         skip = 0
         if offset and response.status_code != 206:
             skip = offset  # the server ignored Range: drop what we already have
-        with part.open("ab") as handle:
+        with _cancellable_reads(response, cancel), part.open("ab") as handle:
             for chunk in response.iter_bytes():  # as the bytes arrive: fine-grained progress
                 if cancel.is_set():
                     raise DownloadCancelled("the download was cancelled")
@@ -476,6 +480,67 @@ def _fetch_range(
                 written += len(chunk)
                 tracker.add(len(chunk))
     return written
+
+
+@contextlib.contextmanager
+def _cancellable_reads(response: Any, cancel: threading.Event) -> Iterator[None]:
+    """While ``response``'s body is read in this thread, a silent server does not hide a
+    cancel: each socket read waits in slices of ``_CANCEL_CHECK_SECS`` and looks at
+    ``cancel`` between them, raising DownloadCancelled when it is set.
+
+    The stall limit stays what it was: the slices of one read add up to the read timeout
+    httpx passes down (``hub.timeout``), and only then does the read fail with the same
+    ReadTimeout as before, which download_file retries and resumes. Any byte ends the
+    read, so the limit counts silence, not the response's length.
+
+    Why here: httpx drops the connection on any read timeout, so short timeouts cannot be
+    used above the transport. Below it, httpcore's network stream (the response's
+    ``network_stream`` extension) reads one socket with a per-call timeout, and a timed-out
+    read there consumes nothing. Its ``read`` is wrapped for the length of this body;
+    reads from other threads (the pooled connection is reused after the body ends) go
+    straight through. Left alone: HTTP/2, where the stream is shared with other requests,
+    and transports without a network stream; there a cancel waits for the next byte or
+    the stall limit, as before.
+    """
+    import httpcore2
+
+    stream = response.extensions.get("network_stream")
+    if stream is None or response.http_version not in ("HTTP/1.0", "HTTP/1.1"):
+        yield
+        return
+    try:
+        own = vars(stream)
+    except TypeError:  # no instance dict: cannot be wrapped
+        yield
+        return
+    read = stream.read
+    owner = threading.get_ident()
+
+    def sliced_read(max_bytes: int, timeout: float | None = None) -> bytes:
+        if threading.get_ident() != owner:
+            return read(max_bytes, timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if cancel.is_set():
+                raise DownloadCancelled("the download was cancelled")
+            step = _CANCEL_CHECK_SECS
+            if deadline is not None:
+                step = max(min(step, deadline - time.monotonic()), 0.001)
+            try:
+                return read(max_bytes, step)
+            except (httpcore2.ReadTimeout, TimeoutError):
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise  # the whole stall limit without a byte: a dropped connection
+
+    previous = own.get("read")
+    stream.read = sliced_read
+    try:
+        yield
+    finally:
+        if previous is not None:
+            stream.read = previous
+        else:
+            own.pop("read", None)
 
 
 ProgressCallback = Callable[[DownloadProgress], None]
