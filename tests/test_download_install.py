@@ -27,7 +27,7 @@ from localrouter.routellm.install import (
 from localrouter.routellm.service import RouterService
 from localrouter.settings import RouteLLMSettings
 from tests.support.fake_hub import FakeHub, FakeRepo
-from tests.support.polling import wait_for
+from tests.support.polling import Background, wait_for
 
 REPO = "routellm/bert_gpt4_augmented"
 
@@ -140,14 +140,11 @@ def test_one_download_at_a_time(home: Path, fake_hub: FakeHub, big_checkpoint: P
     fake_hub.hang_at["model.safetensors"] = 100_000  # the first download stalls there
     tracker = ProgressTracker()
     outcome: list[object] = []
-    worker = threading.Thread(
-        target=lambda: outcome.append(_install(home, fake_hub, timeout=60, tracker=tracker))
+    worker = Background(
+        lambda: outcome.append(_install(home, fake_hub, timeout=60, tracker=tracker))
     )
-    worker.start()
     try:
-        deadline = time.monotonic() + 10
-        while fake_hub.served("model.safetensors") < 100_000 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: fake_hub.served("model.safetensors") >= 100_000, timeout=10)
         with pytest.raises(DownloadInProgress) as info:
             _install(home, fake_hub)
         assert info.value.progress is not None
@@ -172,22 +169,10 @@ def test_cancel_then_resume_without_downloading_again(
     size = len(repo.files["model.safetensors"])
     fake_hub.throttle_bps = 2_000_000
     cancel, tracker = threading.Event(), ProgressTracker()
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            _install(home, fake_hub, cancel=cancel, tracker=tracker)
-        except BaseException as exc:
-            errors.append(exc)
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    deadline = time.monotonic() + 10
-    while fake_hub.served("model.safetensors") < size // 4 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    worker = Background(lambda: _install(home, fake_hub, cancel=cancel, tracker=tracker))
+    wait_for(lambda: fake_hub.served("model.safetensors") >= size // 4, timeout=10)
     cancel.set()
-    worker.join(10)
-    assert not worker.is_alive() and isinstance(errors[0], DownloadCancelled)
+    assert worker.join(10) and isinstance(worker.errors[0], DownloadCancelled)
     assert installed_model_dir(home) is None and _leftovers(home) == []
     partial = routellm_dir(home) / "downloads" / repo.commit / "model.safetensors.part"
     kept = partial.stat().st_size
@@ -269,19 +254,11 @@ def test_cancel_from_another_process_stops_a_stalled_read_within_a_second(
     fake_hub.hang_at["model.safetensors"] = _STALL_AT
     part = _stalled_part(home, repo.commit)
     tracker = ProgressTracker()
-    errors: list[BaseException] = []
-    ended = threading.Event()
-
-    def run() -> None:
-        try:  # HubConfig from the environment: the real 10 s stall limit
-            install_model(home, repo_id=REPO, revision="main", tracker=tracker)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            ended.set()
-
-    worker = threading.Thread(target=run)
-    worker.start()
+    # HubConfig from the environment: the real 10 s stall limit
+    worker = Background(
+        lambda: install_model(home, repo_id=REPO, revision="main", tracker=tracker)
+    )
+    errors = worker.errors
     try:
         wait_for(
             lambda: (
@@ -292,7 +269,7 @@ def test_cancel_from_another_process_stops_a_stalled_read_within_a_second(
         )
         started = time.monotonic()
         assert request_cancel(home) is True
-        ended.wait(3)
+        worker.done.wait(3)
         elapsed = time.monotonic() - started
     finally:
         fake_hub.release.set()

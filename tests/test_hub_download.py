@@ -20,7 +20,7 @@ from localrouter.routellm.hub import (
     resolve_checkpoint,
 )
 from tests.support.fake_hub import FakeHub
-from tests.support.polling import wait_for
+from tests.support.polling import Background, wait_for
 
 REPO = "routellm/bert_gpt4_augmented"
 
@@ -225,16 +225,8 @@ def test_cancel_stops_a_stalled_download(
     assert hub.timeout == 10.0  # the real stall limit, not a shortened one
     remote_file = _remote_file(hub)
     tracker, cancel = ProgressTracker(), threading.Event()
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            _download(remote_file, tmp_path, hub, tracker, cancel)
-        except BaseException as exc:
-            errors.append(exc)
-
-    worker = threading.Thread(target=run)
-    worker.start()
+    worker = Background(lambda: _download(remote_file, tmp_path, hub, tracker, cancel))
+    errors = worker.errors
     try:
         wait_for(
             lambda: (
