@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+from tests.support.checkpoints import SAMPLE_TEXTS
+
 SHORT = "What is the capital of France?"  # 16 ids with <s> and </s> on the bench tokenizer
 
 _WORDS = (
@@ -15,26 +17,7 @@ _WORDS = (
     "explain derive compare summarize translate implement optimize prove estimate describe"
 ).split()
 
-_VARIED = [
-    "Hello world, this is a test of the router tokenizer.",
-    "Write a Python function that returns the n-th Fibonacci number.",
-    "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)",
-    'for (int i = 0; i < 10; ++i) { printf("%d\\n", i); }',
-    "SELECT name, COUNT(*) FROM users GROUP BY name HAVING COUNT(*) > 1;",
-    "日本語のテキストです。東京は日本の首都です。",
-    "中文文本。北京是中国的首都。我们今天学习数学。",
-    "한국어 문장입니다. 서울은 한국의 수도입니다.",
-    "مرحبا بالعالم. القاهرة هي عاصمة مصر.",
-    "नमस्ते दुनिया। दिल्ली भारत की राजधानी है।",
-    "Привет, мир! Москва — столица России.",
-    "Straße, café, naïve, façade, jalapeño, Zürich.",
-    "emoji 😀🚀🔥 and symbols ∑ ∫ √ π ≈ ≠ ≤ ≥ → ←",
-    "Solve for x: 3x + 7 = 22. Show your work step by step.",
-    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips.",
-    "Which of the following best describes the function of mitochondria in a cell?",
-    "hi",
-    "   leading and trailing spaces   ",
-]
+_VARIED = [*SAMPLE_TEXTS, "hi", "   leading and trailing spaces   "]
 
 
 def _words(rng: random.Random, n: int) -> str:

@@ -28,7 +28,8 @@ from safetensors.numpy import save_file
 
 Layout = Literal["xlmr", "roberta", "bert"]
 
-_SAMPLES = [
+# Varied real-world text: the tokenizer's training corpus and the bench's agreement prompts.
+SAMPLE_TEXTS = [
     "Hello world, this is a test of the router tokenizer.",
     "What is the capital of France? Answer with one word.",
     "Write a Python function that returns the n-th Fibonacci number.",
@@ -63,7 +64,7 @@ _WORDS = (
 
 def _corpus(seed: int = 0) -> Iterable[str]:
     rng = random.Random(seed)
-    yield from _SAMPLES * 20
+    yield from SAMPLE_TEXTS * 20
     for _ in range(3000):
         yield " ".join(rng.choice(_WORDS) for _ in range(rng.randint(4, 16)))
 
