@@ -1,6 +1,7 @@
 """A client that disconnects while the upstream still works on its answer: the gateway
 closes the upstream request at once, starts no fallback, and logs one 499 entry (the
-convention of streams the client left, see test_gateway_streaming)."""
+convention of streams the client left, see test_gateway_streaming). One that leaves while
+its body is still being read gets the same 499 entry, and no traceback in the server log."""
 
 from __future__ import annotations
 
@@ -97,3 +98,58 @@ def test_client_disconnect_cancels_the_upstream_request(
     ]
     assert upstream.requests_for("backup") == []  # no fallback after the client left
     assert upstream.held_closed == 1
+
+
+def send_partial(gateway: GatewayProcess, method: str, path: str, declared: int) -> None:
+    """Headers announcing ``declared`` body bytes, a few of them, then the socket closed."""
+    url = httpx.URL(gateway.base_url)
+    assert url.host and url.port
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: {url.host}:{url.port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+    )
+    with socket.create_connection((url.host, url.port), timeout=10) as sock:
+        sock.sendall(head.encode() + b'{"model": "localrouter/auto", "messages": [')
+
+
+def assert_quiet_and_serving(gateway: GatewayProcess, output_before: int) -> None:
+    """No traceback for the abandoned request, and the next request is answered as usual."""
+    follow = httpx.post(
+        gateway.v1_url + "/chat/completions",
+        json={"model": "up/after", "messages": [{"role": "user", "content": "x"}]},
+        timeout=10,
+    )
+    assert follow.status_code == 200
+    gateway.entry(follow.headers["x-request-id"])
+    # The follow-up was answered after the abandoned request ended, so anything that request
+    # logged is already in the output.
+    output = gateway.output()[output_before:]
+    assert "Traceback" not in output and "ClientDisconnect" not in output, output
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/chat/completions"]
+)
+def test_client_disconnect_while_the_body_is_read_is_logged_as_499(
+    gateway: GatewayProcess, path: str
+) -> None:
+    logged = len(gateway.log_entries())
+    output_before = len(gateway.output())
+    send_partial(gateway, "POST", path, declared=100_000)
+
+    wait_for(lambda: len(gateway.log_entries()) > logged, timeout=5)
+    entry = gateway.log_entries()[logged]
+    assert entry["endpoint"] == path
+    assert entry["status"] == "error" and entry["status_code"] == 499
+    assert entry["error"] == "client disconnected"
+    assert entry["requested_model"] is None and entry["attempts"] == []
+    assert_quiet_and_serving(gateway, output_before)
+    # One entry for the abandoned request, one for the follow-up.
+    assert len(gateway.log_entries()) == logged + 2
+
+
+def test_client_disconnect_while_an_admin_body_is_read_is_quiet(gateway: GatewayProcess) -> None:
+    # The admin API reads its bodies itself too; it writes no access-log entry.
+    output_before = len(gateway.output())
+    send_partial(gateway, "PUT", "/api/settings/prices", declared=100_000)
+    assert_quiet_and_serving(gateway, output_before)

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 # OpenAI's error "type" per status, so SDKs raise their matching exception classes.
@@ -103,7 +104,16 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return ApiError(400, "; ".join(parts) or "invalid request", "invalid_request").response()
 
 
+async def _client_gone(_: Request, exc: Exception) -> Response:
+    # The client left while its body was read (e.g. by an admin endpoint): not a gateway
+    # fault, so no traceback; the answer goes nowhere (the server drops it). The generation
+    # endpoints catch this themselves to log their 499 entry.
+    assert isinstance(exc, ClientDisconnect)
+    return Response(status_code=499)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)

@@ -6,7 +6,8 @@ loop), walk the fallback chain, answer (relaying streams), and queue one access-
 
 A client that disconnects while the chain waits for an upstream's answer cancels it: the
 upstream connection is closed, no further target is tried, and the entry says 499 "client
-disconnected", as for a stream the client left.
+disconnected", as for a stream the client left. So does one that leaves while its body is
+still being read.
 
 The body's ``model`` is passed through as the upstream reported it (the model that
 answered); ``x-localrouter-model`` names it as ``provider/model``.
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 
 import httpx
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive
 
@@ -75,11 +77,15 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Gone before the whole body arrived: logged like any other disconnect, not a 500.
+        raise client_gone() from None
     raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     if not raw.strip():
         raise ApiError(400, "the request body is empty; send a JSON object", "invalid_json")
@@ -90,6 +96,11 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object", "invalid_json")
     return body
+
+
+def client_gone() -> ApiError:
+    """The 499 of a client that left; its answer is sent to nobody (uvicorn drops it)."""
+    return ApiError(499, _CLIENT_GONE, "client_disconnected")
 
 
 def _too_large(limit: int) -> ApiError:
@@ -353,7 +364,7 @@ class GenerationRequest:
                 if trail and trail[-1]["error"] == "cancelled":
                     trail[-1]["error"] = _CLIENT_GONE  # the attempt in flight
                 entry["attempts"] = earlier + trail
-                raise ApiError(499, _CLIENT_GONE, "client_disconnected") from None
+                raise client_gone() from None
             except AllFailed as exc:
                 entry["attempts"] = earlier + exc.attempts
                 raise ApiError(
