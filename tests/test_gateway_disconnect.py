@@ -79,13 +79,7 @@ def test_client_disconnect_cancels_the_upstream_request(
 
     # A request sent afterwards on the same gateway and upstream pool works as usual, and
     # its entry, written after the first one, shows the first request was logged once.
-    follow = httpx.post(
-        gateway.v1_url + "/chat/completions",
-        json={"model": "up/after", "messages": [{"role": "user", "content": "x"}]},
-        timeout=10,
-    )
-    assert follow.status_code == 200
-    gateway.entry(follow.headers["x-request-id"])
+    follow_up(gateway)
     entries = gateway.log_entries()[logged:]
     assert [e["requested_model"] for e in entries] == ["localrouter/auto", "up/after"]
 
@@ -98,6 +92,17 @@ def test_client_disconnect_cancels_the_upstream_request(
     ]
     assert upstream.requests_for("backup") == []  # no fallback after the client left
     assert upstream.held_closed == 1
+
+
+def follow_up(gateway: GatewayProcess) -> None:
+    """A plain request to ``up/after``, answered and logged."""
+    follow = httpx.post(
+        gateway.v1_url + "/chat/completions",
+        json={"model": "up/after", "messages": [{"role": "user", "content": "x"}]},
+        timeout=10,
+    )
+    assert follow.status_code == 200
+    gateway.entry(follow.headers["x-request-id"])
 
 
 def send_partial(gateway: GatewayProcess, method: str, path: str, declared: int) -> None:
@@ -114,13 +119,7 @@ def send_partial(gateway: GatewayProcess, method: str, path: str, declared: int)
 
 def assert_quiet_and_serving(gateway: GatewayProcess, output_before: int) -> None:
     """No traceback for the abandoned request, and the next request is answered as usual."""
-    follow = httpx.post(
-        gateway.v1_url + "/chat/completions",
-        json={"model": "up/after", "messages": [{"role": "user", "content": "x"}]},
-        timeout=10,
-    )
-    assert follow.status_code == 200
-    gateway.entry(follow.headers["x-request-id"])
+    follow_up(gateway)
     # The follow-up was answered after the abandoned request ended, so anything that request
     # logged is already in the output.
     output = gateway.output()[output_before:]
