@@ -215,7 +215,8 @@ class RouterService:
             close_now = loaded.detached and loaded.users == 0 and not loaded.closed
             if close_now:
                 loaded.closed = True
-            self._cond.notify_all()  # the idle timer re-arms from the new last use
+            # No notify: nothing waits for a release (the idle timer looks again on its own,
+            # see _idle_loop), and waking it here cost every prediction a thread switch.
         if close_now:
             self._close(loaded)
 
@@ -269,8 +270,11 @@ class RouterService:
                     timeout = float(self._settings().idle_timeout_secs)
                 except Exception:  # settings being replaced: look again when woken
                     timeout = 0.0
-                if loaded is None or timeout <= 0 or loaded.users > 0 or self._loading:
-                    self._cond.wait()  # woken by a load, a release, settings or close
+                if loaded is None or timeout <= 0 or self._loading:
+                    self._cond.wait()  # woken by a load, settings or close
+                    continue
+                if loaded.users > 0:  # in use: releases do not wake us, look again later
+                    self._cond.wait(timeout)
                     continue
                 idle = time.monotonic() - (self._last_used or 0.0)
                 if idle < timeout:
