@@ -3,10 +3,10 @@
 Requests arriving together share one ``service.predict`` call. A text goes to the worker
 thread at once when the worker is free; while a batch runs, new texts collect and go
 together (up to ``max_batch``) as soon as it is free again, so under load batches grow by
-themselves instead of queueing one by one, and at low load nothing waits. ``max_wait`` > 0
-holds a lone text that long for company (useful only when the engine batches: int8 runs one
-prompt per model call, so the default is 0). The event loop never runs the model, so one
-slow prediction (or the first lazy load) never blocks other requests.
+themselves instead of queueing one by one, and at low load nothing waits (no window holds
+a lone text for company: int8 runs one prompt per model call, so it would only add
+latency). The event loop never runs the model, so one slow prediction (or the first lazy
+load) never blocks other requests.
 """
 
 from __future__ import annotations
@@ -26,19 +26,16 @@ class MicroBatcher:
         self,
         predict: Predict,
         *,
-        max_wait: float = 0.0,
         max_batch: int = 32,
         workers: int = 1,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self._predict = predict
-        self._max_wait = max_wait
         self._max_batch = max_batch
         self._workers = workers
         self._on_batch = on_batch
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lr-classify")
         self._pending: list[tuple[str, asyncio.Future[Prediction]]] = []
-        self._timer: asyncio.TimerHandle | None = None
         self._running = 0
         self.batches = 0  # how many predict calls were made (for tests and metrics)
 
@@ -47,16 +44,10 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Prediction] = loop.create_future()
         self._pending.append((text, future))
-        if len(self._pending) >= self._max_batch or self._max_wait <= 0:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self._max_wait, self._flush)
+        self._flush()
         return await future
 
     def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         # Busy workers: keep collecting; _done() sends what accumulated.
         while self._pending and self._running < self._workers:
             batch = self._pending[: self._max_batch]
