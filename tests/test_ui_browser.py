@@ -163,14 +163,19 @@ def progress_percent(page: Page) -> float:
     return float(page.locator("#download-bar").evaluate("bar => bar.value"))
 
 
+def hold_download_at(page: Page, hub: FakeHub, gateway: GatewayProcess, share: float) -> None:
+    """No model installed, a fresh page, and the hub set to hold the weights' download at
+    ``share`` of the file until ``hub.release`` is set."""
+    ensure_not_installed(gateway)
+    page.reload()
+    hub.release.clear()
+    hub.hang_at[WEIGHTS] = int(len(hub.repos[REPO_ID].files[WEIGHTS]) * share)
+
+
 def test_cancel_a_download(
     page: Page, hub: FakeHub, gateway: GatewayProcess, shots: Screenshots
 ) -> None:
-    ensure_not_installed(gateway)
-    page.reload()
-    size = len(hub.repos[REPO_ID].files[WEIGHTS])
-    hub.release.clear()
-    hub.hang_at[WEIGHTS] = size // 3  # the hub holds the download there until released
+    hold_download_at(page, hub, gateway, 1 / 3)
     expect(page.locator("#router-state")).to_have_text("not downloaded")
     page.get_by_role("button", name="Download", exact=True).click()
     expect(page.locator("#router-state")).to_have_text("downloading", timeout=WAIT)
@@ -187,11 +192,7 @@ def test_cancel_a_download(
 def test_download_shows_live_progress_until_100_percent(
     page: Page, hub: FakeHub, gateway: GatewayProcess, shots: Screenshots
 ) -> None:
-    ensure_not_installed(gateway)
-    page.reload()
-    size = len(hub.repos[REPO_ID].files[WEIGHTS])
-    hub.release.clear()
-    hub.hang_at[WEIGHTS] = size // 2
+    hold_download_at(page, hub, gateway, 1 / 2)
     page.get_by_role("button", name="Download", exact=True).click()
     expect(page.locator("#download-text")).to_contain_text(WEIGHTS, timeout=WAIT)
     # Held halfway through the weights: the bar shows a partial, growing download.

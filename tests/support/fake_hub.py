@@ -255,15 +255,29 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return self._cdn(m.group(1), m.group(2), m.group(3), head)
             self._error(404, "NotFound", "no such route", head)
 
+        def _lookup(
+            self, repo_id: str, revision: str, head: bool
+        ) -> tuple[FakeRepo, str] | None:
+            """The repo and the commit ``revision`` names, or None after answering the hub's
+            error for an unknown repo (401, as the real hub says to anonymous callers) or
+            revision (404)."""
+            repo = hub.repos.get(repo_id)
+            if repo is None:
+                self._error(401, "RepoNotFound", "Repository not found", head)
+                return None
+            commit = repo.resolve(revision)
+            if commit is None:
+                self._error(404, "RevisionNotFound", "Invalid rev id", head)
+                return None
+            return repo, commit
+
         def _api(
             self, repo_id: str, revision: str, query: dict[str, list[str]], head: bool
         ) -> None:
-            repo = hub.repos.get(repo_id)
-            if repo is None:
-                return self._error(401, "RepoNotFound", "Repository not found", head)
-            commit = repo.resolve(revision)
-            if commit is None:
-                return self._error(404, "RevisionNotFound", "Invalid rev id", head)
+            found = self._lookup(repo_id, revision, head)
+            if found is None:
+                return None
+            repo, commit = found
             blobs = query.get("blobs", ["false"])[0].lower() == "true"
             siblings = []
             for name, data in sorted(repo.files.items()):
@@ -296,12 +310,10 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             self._send(200, body, {"Content-Type": "application/json"}, head)
 
         def _resolve(self, repo_id: str, revision: str, name: str, head: bool) -> None:
-            repo = hub.repos.get(repo_id)
-            if repo is None:
-                return self._error(401, "RepoNotFound", "Repository not found", head)
-            commit = repo.resolve(revision)
-            if commit is None:
-                return self._error(404, "RevisionNotFound", "Invalid rev id", head)
+            found = self._lookup(repo_id, revision, head)
+            if found is None:
+                return None
+            repo, commit = found
             if not self._authorized(repo, head):
                 return
             if name not in repo.files or name in hub.missing:
