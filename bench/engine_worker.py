@@ -61,7 +61,7 @@ def load_routellm(model_dir: Path, threads: int) -> Engine:
 
 
 def load_ours(model_dir: Path, precision: str, threads: int) -> Engine:
-    from localrouter.routellm.engine import RouterEngine
+    from localrouter.routellm.inference.engine import RouterEngine
 
     engine = RouterEngine.load(model_dir, precision=precision, threads=threads)  # type: ignore[arg-type]
 

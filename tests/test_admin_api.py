@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from localrouter.gateway.access_log import AccessLog
-from localrouter.gateway.admin_api import build_admin_router
+from localrouter.gateway.admin.api import build_admin_router
 from localrouter.gateway.context import GatewayContext
 from localrouter.routellm.service import RouterService
 from localrouter.settings import load_settings, parse_settings, save_settings

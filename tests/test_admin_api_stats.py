@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from localrouter.gateway.stats import (
+from localrouter.gateway.admin.stats import (
     LogIndex,
     bucket_secs_for,
     compute_stats,

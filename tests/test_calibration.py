@@ -10,9 +10,9 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from localrouter.routellm.calibration import ActivationRanges, calibration_prompts
-from localrouter.routellm.checkpoint import Checkpoint
-from localrouter.routellm.quantize import smoothing_factors
+from localrouter.routellm.conversion.calibration import ActivationRanges, calibration_prompts
+from localrouter.routellm.conversion.checkpoint import Checkpoint
+from localrouter.routellm.conversion.quantize import smoothing_factors
 
 
 def reference_ranges(folder: Path, layers: int) -> list[dict[str, np.ndarray]]:
@@ -31,6 +31,7 @@ def reference_ranges(folder: Path, layers: int) -> list[dict[str, np.ndarray]]:
                 x = x[:1]
             seen = x.abs().amax(dim=0).numpy()
             ranges[i][key] = np.maximum(ranges[i].get(key, seen), seen)
+
         return record
 
     for i, layer in enumerate(encoder):
@@ -58,8 +59,9 @@ def test_activation_ranges_match_transformers(
     for i, (got, want) in enumerate(zip(ours, expected, strict=True)):
         assert got.keys() == want.keys()
         for key in got:
-            np.testing.assert_allclose(got[key], want[key], rtol=1e-4, atol=1e-6,
-                                       err_msg=f"layer {i} {key}")
+            np.testing.assert_allclose(
+                got[key], want[key], rtol=1e-4, atol=1e-6, err_msg=f"layer {i} {key}"
+            )
 
 
 def test_smoothing_is_exact_in_float_and_evens_out_ranges() -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from localrouter.routellm.engine import RouterEngine
 from localrouter.routellm.errors import CheckpointError
+from localrouter.routellm.inference.engine import RouterEngine
 
 
 def _break_missing_config(d: Path) -> None:
@@ -46,6 +46,7 @@ def _edit_config(**changes: object) -> Callable[[Path], None]:
         config = json.loads((d / "config.json").read_text())
         config.update(changes)
         (d / "config.json").write_text(json.dumps(config))
+
     return edit
 
 
@@ -74,18 +75,20 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     ),
     "shape mismatch": (_break_shape, "config.json implies"),
     "no tokenizer": (_break_no_tokenizer, "neither tokenizer.json nor sentencepiece.bpe.model"),
-    "bad config json": (lambda d: (d / "config.json").write_text("{nope"),
-                        "config.json is not valid JSON"),
+    "bad config json": (
+        lambda d: (d / "config.json").write_text("{nope"),
+        "config.json is not valid JSON",
+    ),
 }
 
 
 @pytest.fixture
-def broken(request: pytest.FixtureRequest, checkpoint_factory: Callable[..., Path],
-           tmp_path: Path) -> tuple[Path, str]:
+def broken(
+    request: pytest.FixtureRequest, checkpoint_factory: Callable[..., Path], tmp_path: Path
+) -> tuple[Path, str]:
     breaker, message = CASES[request.param]
     dst = tmp_path / "ckpt"
-    shutil.copytree(checkpoint_factory(layout="xlmr"), dst,
-                    ignore=shutil.ignore_patterns("onnx"))
+    shutil.copytree(checkpoint_factory(layout="xlmr"), dst, ignore=shutil.ignore_patterns("onnx"))
     breaker(dst)
     return dst, message
 
@@ -103,14 +106,24 @@ def test_engine_load_reports_the_problem(broken: tuple[Path, str]) -> None:
 def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LOCALROUTER_HOME": str(home)}
     env.pop("LOCALROUTER_ENV", None)
-    return subprocess.run([sys.executable, "-m", "localrouter", "routellm", "predict", *args],
-                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "localrouter", "routellm", "predict", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
-@pytest.mark.parametrize("broken", ["truncated weights", "wrong architecture", "two labels",
-                                    "missing weights"], indirect=True)
-def test_cli_reports_one_sentence_without_traceback(broken: tuple[Path, str],
-                                                    tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "broken",
+    ["truncated weights", "wrong architecture", "two labels", "missing weights"],
+    indirect=True,
+)
+def test_cli_reports_one_sentence_without_traceback(
+    broken: tuple[Path, str], tmp_path: Path
+) -> None:
     folder, message = broken
     result = _cli("--model-dir", str(folder), "hello", home=tmp_path / "home")
     assert result.returncode != 0

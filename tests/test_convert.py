@@ -12,24 +12,27 @@ import numpy as np
 import onnx
 import pytest
 
-from localrouter.routellm import runtime_files
-from localrouter.routellm.engine import RouterEngine
-from localrouter.routellm.errors import ConversionError
-from localrouter.routellm.precision import CONVERTER_VERSION
-from localrouter.routellm.runtime_files import (
+from localrouter.routellm.conversion import runtime_files
+from localrouter.routellm.conversion.runtime_files import (
     current_runtime_file,
     ensure_runtime_file,
     runtime_dir,
     sha256_file,
 )
+from localrouter.routellm.errors import ConversionError
+from localrouter.routellm.inference.engine import RouterEngine
+from localrouter.routellm.precision import CONVERTER_VERSION
 
 
 @pytest.fixture
 def folder(checkpoint_factory: Callable[..., Path], tmp_path: Path) -> Path:
     """A private copy (these tests change files), without converted files."""
     dst = tmp_path / "ckpt"
-    shutil.copytree(checkpoint_factory(layout="xlmr"), dst,
-                    ignore=shutil.ignore_patterns(runtime_files.RUNTIME_DIR))
+    shutil.copytree(
+        checkpoint_factory(layout="xlmr"),
+        dst,
+        ignore=shutil.ignore_patterns(runtime_files.RUNTIME_DIR),
+    )
     return dst
 
 
@@ -67,22 +70,31 @@ def test_graphs_use_fused_kernels_and_int8_embeddings(folder: Path) -> None:
             matmuls = [n for n in model.graph.node if n.op_type == "DynamicQuantizeMatMul"]
             feeders = [made_by[n.input[0]] for n in matmuls]
             assert sorted(f.op_type for f in feeders) == ["Gather"] + ["Mul"] * (2 * layers) + [
-                "QAttention"] * (layers - 1)
-            assert all(f.input[1] in inits and f.input[1].endswith(".inv_s")
-                       for f in feeders if f.op_type == "Mul")
+                "QAttention"
+            ] * (layers - 1)
+            assert all(
+                f.input[1] in inits and f.input[1].endswith(".inv_s")
+                for f in feeders
+                if f.op_type == "Mul"
+            )
             assert all(len(n.input) == 5 and n.input[4] in inits for n in matmuls)
-            quantized_inputs = [made_by[n.input[0]] for n in model.graph.node
-                                if n.op_type == "DynamicQuantizeLinear"]
+            quantized_inputs = [
+                made_by[n.input[0]]
+                for n in model.graph.node
+                if n.op_type == "DynamicQuantizeLinear"
+            ]
             assert len(quantized_inputs) == layers
             assert all(f.op_type == "Mul" for f in quantized_inputs)
         else:
             assert inits["word_embeddings"].data_type == onnx.TensorProto.FLOAT
         # weights live in one page-aligned external file beside the graph
         external = [t for t in inits.values() if t.data_location == onnx.TensorProto.EXTERNAL]
-        assert external and {e.value for t in external for e in t.external_data
-                             if e.key == "location"} == {path.name + ".data"}
-        assert all(int(e.value) % 4096 == 0 for t in external for e in t.external_data
-                   if e.key == "offset")
+        assert external and {
+            e.value for t in external for e in t.external_data if e.key == "location"
+        } == {path.name + ".data"}
+        assert all(
+            int(e.value) % 4096 == 0 for t in external for e in t.external_data if e.key == "offset"
+        )
     data = (runtime_dir(folder) / "model.int8.onnx.data").stat().st_size
     assert data < (runtime_dir(folder) / "model.fp32.onnx.data").stat().st_size
 

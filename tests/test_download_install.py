@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 
 from localrouter.paths import routellm_dir
-from localrouter.routellm.errors import DownloadError, RouterModelError
-from localrouter.routellm.hub import DownloadCancelled, HubConfig, ProgressTracker
-from localrouter.routellm.install import (
+from localrouter.routellm.acquisition.hub import DownloadCancelled, HubConfig, ProgressTracker
+from localrouter.routellm.acquisition.install import (
     DownloadInProgress,
     DownloadLock,
     InstallResult,
@@ -24,6 +23,7 @@ from localrouter.routellm.install import (
     installed_model_dir,
     request_cancel,
 )
+from localrouter.routellm.errors import DownloadError, RouterModelError
 from localrouter.routellm.service import RouterService
 from localrouter.settings import RouteLLMSettings
 from tests.support.fake_hub import FakeHub, FakeRepo
@@ -255,9 +255,7 @@ def test_cancel_from_another_process_stops_a_stalled_read_within_a_second(
     part = _stalled_part(home, repo.commit)
     tracker = ProgressTracker()
     # HubConfig from the environment: the real 10 s stall limit
-    worker = Background(
-        lambda: install_model(home, repo_id=REPO, revision="main", tracker=tracker)
-    )
+    worker = Background(lambda: install_model(home, repo_id=REPO, revision="main", tracker=tracker))
     errors = worker.errors
     try:
         wait_for(

@@ -12,8 +12,8 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from localrouter.routellm.engine import RouterEngine
 from localrouter.routellm.errors import RouterUnavailable
+from localrouter.routellm.inference.engine import RouterEngine
 from localrouter.routellm.prediction import win_rates_from_logits
 
 PROMPTS = [
@@ -44,8 +44,9 @@ def reference_win_rates(folder: Path, texts: list[str]) -> np.ndarray:
 
 
 @pytest.fixture(scope="module", params=["xlmr", "roberta", "bert"])
-def layout_case(request: pytest.FixtureRequest,
-                checkpoint_factory: Callable[..., Path]) -> tuple[Path, np.ndarray]:
+def layout_case(
+    request: pytest.FixtureRequest, checkpoint_factory: Callable[..., Path]
+) -> tuple[Path, np.ndarray]:
     folder = checkpoint_factory(layout=request.param)
     return folder, reference_win_rates(folder, PROMPTS)
 
@@ -74,16 +75,16 @@ def test_int8_is_close_and_batch_independent(layout_case: tuple[Path, np.ndarray
     assert np.abs(single - reference).max() < 0.05
 
 
-def test_predict_keeps_input_order_and_handles_duplicates(
-        xlmr_checkpoint: Path) -> None:
+def test_predict_keeps_input_order_and_handles_duplicates(xlmr_checkpoint: Path) -> None:
     texts = [PROMPTS[-1], PROMPTS[0], PROMPTS[2], PROMPTS[0], ""]
     with RouterEngine.load(xlmr_checkpoint, "fp32", threads=1) as engine:
         together = engine.predict(texts)
         alone = [engine.predict([t])[0] for t in texts]
         assert engine.predict([]) == []
     assert [p.tokens for p in together] == [p.tokens for p in alone]
-    np.testing.assert_allclose([p.win_rate for p in together], [p.win_rate for p in alone],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        [p.win_rate for p in together], [p.win_rate for p in alone], atol=1e-6
+    )
     assert together[1].win_rate == together[3].win_rate
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from localrouter.routellm.engine import RouterEngine
+from localrouter.routellm.inference.engine import RouterEngine
 from tests.support.fake_upstream import free_port
 
 EVALS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routellm-evals"

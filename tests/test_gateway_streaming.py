@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from localrouter.gateway.streaming import SseRelay
+from localrouter.gateway.proxy.streaming import SseRelay
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import GatewayProcess
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from localrouter.gateway.transport import FastHTTPTransport
+from localrouter.gateway.proxy.transport import FastHTTPTransport
 from tests.support.fake_upstream import free_port
 
 Reply = Callable[[int], bytes | None]  # request number -> raw answer (None: close silently)

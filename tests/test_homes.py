@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from localrouter.paths import home_dir, routellm_dir
-from localrouter.routellm.install import installed_model_dir
+from localrouter.routellm.acquisition.install import installed_model_dir
 from tests.support.fake_hub import HF_VARIABLES_TO_CLEAR, FakeHub, hf_environment
 
 

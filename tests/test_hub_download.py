@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from localrouter.routellm.errors import DownloadError
-from localrouter.routellm.hub import (
+from localrouter.routellm.acquisition.hub import (
     DownloadCancelled,
     HubConfig,
     ProgressTracker,
@@ -19,6 +18,7 @@ from localrouter.routellm.hub import (
     download_file,
     resolve_checkpoint,
 )
+from localrouter.routellm.errors import DownloadError
 from tests.support.fake_hub import FakeHub
 from tests.support.polling import Background, wait_for
 

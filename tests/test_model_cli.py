@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from localrouter.paths import routellm_dir
-from localrouter.routellm.install import DownloadLock, installed_model_dir
+from localrouter.routellm.acquisition.install import DownloadLock, installed_model_dir
 from localrouter.routellm.service import RouterService
 from localrouter.settings import RouteLLMSettings
 from tests.support.fake_hub import HF_VARIABLES_TO_CLEAR, FakeHub, hf_environment

@@ -11,14 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from localrouter.routellm.engine import RouterEngine
+from localrouter.routellm.inference.engine import RouterEngine
 
 
 def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LOCALROUTER_HOME": str(home)}
     env.pop("LOCALROUTER_ENV", None)
-    return subprocess.run([sys.executable, "-m", "localrouter", "routellm", "predict", *args],
-                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "localrouter", "routellm", "predict", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +34,17 @@ def folder(checkpoint_factory: Callable[..., Path]) -> Path:
 
 def test_json_lines_in_input_order_with_route(folder: Path, tmp_path: Path) -> None:
     prompts = ["Write a haiku about the sea.", "word " * 3000, "2 + 2 = ?"]
-    result = run("--model-dir", str(folder), "--precision", "fp32", "--json",
-                 "--threshold", "0.5", *prompts, home=tmp_path)
+    result = run(
+        "--model-dir",
+        str(folder),
+        "--precision",
+        "fp32",
+        "--json",
+        "--threshold",
+        "0.5",
+        *prompts,
+        home=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     with RouterEngine.load(folder, "fp32") as engine:
@@ -48,8 +63,7 @@ def test_files_text_and_jsonl(folder: Path, tmp_path: Path) -> None:
     text = tmp_path / "prompts.txt"
     text.write_text("first prompt\n\nsecond prompt\n", encoding="utf-8")
     jsonl = tmp_path / "prompts.jsonl"
-    jsonl.write_text('{"prompt": "first prompt"}\n{"prompt": "second prompt"}\n',
-                     encoding="utf-8")
+    jsonl.write_text('{"prompt": "first prompt"}\n{"prompt": "second prompt"}\n', encoding="utf-8")
     a = run("--model-dir", str(folder), "--json", "--file", str(text), home=tmp_path)
     b = run("--model-dir", str(folder), "--json", "--file", str(jsonl), home=tmp_path)
     assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
@@ -60,20 +74,19 @@ def test_files_text_and_jsonl(folder: Path, tmp_path: Path) -> None:
 
 
 def test_table_output(folder: Path, tmp_path: Path) -> None:
-    result = run("--model-dir", str(folder), "--threshold", "0.3", "hello table",
-                 home=tmp_path)
+    result = run("--model-dir", str(folder), "--threshold", "0.3", "hello table", home=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "win rate" in result.stdout and "hello table" in result.stdout
     assert ("strong" in result.stdout) or ("weak" in result.stdout)
 
 
-def test_conversion_shows_progress_on_stderr_only(checkpoint_factory: Callable[..., Path],
-                                                  tmp_path: Path) -> None:
+def test_conversion_shows_progress_on_stderr_only(
+    checkpoint_factory: Callable[..., Path], tmp_path: Path
+) -> None:
     import shutil
 
     fresh = tmp_path / "fresh"
-    shutil.copytree(checkpoint_factory(layout="bert"), fresh,
-                    ignore=shutil.ignore_patterns("onnx"))
+    shutil.copytree(checkpoint_factory(layout="bert"), fresh, ignore=shutil.ignore_patterns("onnx"))
     result = run("--model-dir", str(fresh), "--json", "hi", home=tmp_path)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 1  # stdout stays machine-readable
@@ -112,7 +125,8 @@ def test_default_model_dir_from_settings(folder: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / "settings.yaml").write_text(
-        f"routellm:\n  model_dir: {folder}\n  precision: fp32\n", encoding="utf-8")
+        f"routellm:\n  model_dir: {folder}\n  precision: fp32\n", encoding="utf-8"
+    )
     result = run("--json", "from settings", home=home)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["index"] == 0

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from localrouter.routellm.engine import RouterEngine
+from localrouter.routellm.inference.engine import RouterEngine
 
 EVALS = Path(__file__).parents[1] / ".." / "shared" / "data" / "routellm-evals"
 N_PROMPTS = 2000
@@ -62,8 +62,7 @@ def build_realistic_checkpoint(dst: Path) -> Path:
         label2id={f"LABEL_{i}": i for i in range(3)},
     )
     (dst / "config.json").write_text(json.dumps(config, indent=2))
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                 "vocab.txt"):
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
         shutil.copy(src / name, dst / name)
     return dst
 
@@ -101,16 +100,20 @@ def test_int8_agrees_with_fp32_on_real_prompts(win_rates: dict[str, np.ndarray])
     fp32, int8 = win_rates["fp32"], win_rates["int8"]
     delta = np.abs(fp32 - int8)
     p99 = float(np.percentile(delta, 99))
-    print(f"\nrealistic int8 vs fp32 on {len(fp32)} prompts: "
-          f"p99 |dwin_rate| = {p99:.4f}, "
-          f"mean = {delta.mean():.4f}, max = {delta.max():.4f}")
+    print(
+        f"\nrealistic int8 vs fp32 on {len(fp32)} prompts: "
+        f"p99 |dwin_rate| = {p99:.4f}, "
+        f"mean = {delta.mean():.4f}, max = {delta.max():.4f}"
+    )
     print("fp32 win-rate percentiles 5/50/95:", np.percentile(fp32, [5, 50, 95]).round(3))
     worst = 1.0
     for t in THRESHOLDS:
         agree = float(np.mean((fp32 >= t) == (int8 >= t)))
         worst = min(worst, agree)
-        print(f"threshold {t:.1f}: agreement {agree * 100:.2f}%, strong share fp32 "
-              f"{np.mean(fp32 >= t) * 100:.1f}% int8 {np.mean(int8 >= t) * 100:.1f}%")
+        print(
+            f"threshold {t:.1f}: agreement {agree * 100:.2f}%, strong share fp32 "
+            f"{np.mean(fp32 >= t) * 100:.1f}% int8 {np.mean(int8 >= t) * 100:.1f}%"
+        )
     # Decisions at equal strong share (what `routellm calibrate` does: a threshold per
     # precision chosen for a target share of strong calls) absorb int8's small shift.
     worst_matched = 1.0

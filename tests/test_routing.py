@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from localrouter.routellm.engine import RouterEngine
+from localrouter.routellm.inference.engine import RouterEngine
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import GatewayProcess
 

@@ -12,10 +12,14 @@ from typing import Any
 
 import pytest
 
+from localrouter.routellm.acquisition.hub import HubConfig
+from localrouter.routellm.acquisition.install import (
+    DownloadInProgress,
+    DownloadLock,
+    installed_model_dir,
+)
 from localrouter.routellm.errors import RouterUnavailable
-from localrouter.routellm.hub import HubConfig
-from localrouter.routellm.install import DownloadInProgress, DownloadLock, installed_model_dir
-from localrouter.routellm.memory import release_memory, rss_bytes
+from localrouter.routellm.inference.memory import release_memory, rss_bytes
 from localrouter.routellm.service import RouterService
 from localrouter.settings import RouteLLMSettings
 from tests.support.fake_hub import FakeHub

@@ -11,7 +11,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from localrouter.routellm.errors import CheckpointError
-from localrouter.routellm.tokenizer import RouterTokenizer
+from localrouter.routellm.inference.tokenizer import RouterTokenizer
 from tests.support.checkpoints import make_checkpoint
 
 TEXTS = [
@@ -43,13 +43,15 @@ def folders(checkpoint_factory: Callable[..., Path]) -> dict[str, Path]:
 @pytest.mark.parametrize("kind", ["tokenizer.json", "sentencepiece"])
 @pytest.mark.parametrize("use_fast", [True, False])
 @pytest.mark.parametrize("backend", ["tokenizers", "sentencepiece"])
-def test_ids_match_hugging_face(folders: dict[str, Path], kind: str, use_fast: bool,
-                                backend: str) -> None:
+def test_ids_match_hugging_face(
+    folders: dict[str, Path], kind: str, use_fast: bool, backend: str
+) -> None:
     folder = folders[kind]
     ours = RouterTokenizer.load(folder, max_positions=512, backend=backend)
     assert ours.backend == backend
-    assert ours.source == ("tokenizer.json" if kind == "tokenizer.json" else
-                           "sentencepiece.bpe.model")
+    assert ours.source == (
+        "tokenizer.json" if kind == "tokenizer.json" else "sentencepiece.bpe.model"
+    )
     reference = AutoTokenizer.from_pretrained(folder, use_fast=use_fast)
     encoded = ours.encode(TEXTS)
     for text, got in zip(TEXTS, encoded, strict=True):
@@ -80,7 +82,8 @@ def test_auto_backend_is_checked_and_cached(folders: dict[str, Path], tmp_path: 
 
 
 def test_auto_backend_falls_back_when_sentencepiece_differs(
-        folders: dict[str, Path], tmp_path: Path) -> None:
+    folders: dict[str, Path], tmp_path: Path
+) -> None:
     """A tokenizer.json that does not match the sentencepiece model (two pieces swapped):
     tokenizer.json wins, since it is what transformers would use."""
     folder = tmp_path / "swapped"

@@ -34,7 +34,7 @@ SAMPLE_TEXTS = [
     "What is the capital of France? Answer with one word.",
     "Write a Python function that returns the n-th Fibonacci number.",
     "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)",
-    "for (int i = 0; i < 10; ++i) { printf(\"%d\\n\", i); }",
+    'for (int i = 0; i < 10; ++i) { printf("%d\\n", i); }',
     "SELECT name, COUNT(*) FROM users GROUP BY name HAVING COUNT(*) > 1;",
     "日本語のテキストです。東京は日本の首都です。",
     "中文文本。北京是中国的首都。我们今天学习数学。",

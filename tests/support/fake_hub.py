@@ -255,9 +255,7 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return self._cdn(m.group(1), m.group(2), m.group(3), head)
             self._error(404, "NotFound", "no such route", head)
 
-        def _lookup(
-            self, repo_id: str, revision: str, head: bool
-        ) -> tuple[FakeRepo, str] | None:
+        def _lookup(self, repo_id: str, revision: str, head: bool) -> tuple[FakeRepo, str] | None:
             """The repo and the commit ``revision`` names, or None after answering the hub's
             error for an unknown repo (401, as the real hub says to anonymous callers) or
             revision (404)."""

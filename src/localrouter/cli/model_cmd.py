@@ -19,9 +19,9 @@ import typer
 from localrouter.cli.apps import routellm_app
 from localrouter.cli.errors import fail
 from localrouter.paths import home_dir
-from localrouter.routellm.disk import human
+from localrouter.routellm.acquisition.disk import human
+from localrouter.routellm.acquisition.hub import DownloadProgress, ProgressTracker
 from localrouter.routellm.errors import RouterModelError
-from localrouter.routellm.hub import DownloadProgress, ProgressTracker
 from localrouter.settings import Settings, load_settings
 
 _JOIN_SECS = 60.0  # after Ctrl-C, how long to wait for the download to stop and clean up
@@ -150,7 +150,7 @@ def download_cmd(
     ] = None,
 ) -> None:
     """Download, verify and convert the router model; exit 0 only when it is usable."""
-    from localrouter.routellm.install import (
+    from localrouter.routellm.acquisition.install import (
         DownloadInProgress,
         InstallResult,
         download_running,
@@ -315,7 +315,7 @@ def unload_cmd() -> None:
 @routellm_app.command("delete")
 def delete_cmd() -> None:
     """Remove the downloaded router model (refused while a download runs)."""
-    from localrouter.routellm.install import (
+    from localrouter.routellm.acquisition.install import (
         DownloadInProgress,
         installed_model_dir,
         read_shared_progress,

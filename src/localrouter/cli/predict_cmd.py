@@ -128,7 +128,7 @@ def predict_cmd(
 ) -> None:
     """Print the RouteLLM win rate (probability the strong model wins) of each prompt."""
     from localrouter.paths import home_dir
-    from localrouter.routellm.engine import RouterEngine
+    from localrouter.routellm.inference.engine import RouterEngine
     from localrouter.routellm.service import installed_model_dir
     from localrouter.settings import load_settings
 

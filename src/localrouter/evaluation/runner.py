@@ -118,7 +118,7 @@ def bert_win_rates(
         if cached is not None:
             return done(cached, cached=True)
 
-    from localrouter.routellm.engine import RouterEngine  # onnxruntime only when needed
+    from localrouter.routellm.inference.engine import RouterEngine  # onnxruntime only when needed
 
     if on_load is not None:
         on_load()

@@ -18,14 +18,14 @@ from starlette.responses import Response
 
 from localrouter import __version__
 from localrouter.gateway.access_log import AccessLog
-from localrouter.gateway.admin_api import build_admin_router
+from localrouter.gateway.admin.api import build_admin_router
 from localrouter.gateway.auth import AuthMiddleware
-from localrouter.gateway.classifier import MicroBatcher
 from localrouter.gateway.context import GatewayContext
 from localrouter.gateway.errors import ApiError, install_error_handlers
 from localrouter.gateway.metrics import Metrics
-from localrouter.gateway.openai_api import build_router, fast_routes
-from localrouter.gateway.providers import Upstreams
+from localrouter.gateway.proxy.classifier import MicroBatcher
+from localrouter.gateway.proxy.openai_api import build_router, fast_routes
+from localrouter.gateway.proxy.providers import Upstreams
 from localrouter.gateway.runtime import Gateway
 from localrouter.paths import home_dir, logs_dir, settings_path
 from localrouter.routellm.service import RouterService

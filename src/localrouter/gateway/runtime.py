@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from localrouter.gateway.access_log import AccessLog
-from localrouter.gateway.classifier import MicroBatcher
 from localrouter.gateway.context import GatewayContext
 from localrouter.gateway.metrics import Metrics
-from localrouter.gateway.providers import Upstreams, provider_secrets
+from localrouter.gateway.proxy.classifier import MicroBatcher
+from localrouter.gateway.proxy.providers import Upstreams, provider_secrets
 from localrouter.settings import Settings
 
 

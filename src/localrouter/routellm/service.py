@@ -33,10 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localrouter.routellm.engine import Precision, RouterEngine
-from localrouter.routellm.errors import RouterModelError, RouterUnavailable
-from localrouter.routellm.hub import DownloadCancelled, HubConfig, ProgressTracker
-from localrouter.routellm.install import (
+from localrouter.routellm.acquisition.hub import DownloadCancelled, HubConfig, ProgressTracker
+from localrouter.routellm.acquisition.install import (
     LOCK_WAIT,
     DownloadInProgress,
     DownloadLock,
@@ -48,8 +46,10 @@ from localrouter.routellm.install import (
     request_cancel,
     uninstall,
 )
-from localrouter.routellm.install import installed_model_dir as _installed_model_dir
-from localrouter.routellm.memory import release_memory, rss_bytes
+from localrouter.routellm.acquisition.install import installed_model_dir as _installed_model_dir
+from localrouter.routellm.errors import RouterModelError, RouterUnavailable
+from localrouter.routellm.inference.engine import Precision, RouterEngine
+from localrouter.routellm.inference.memory import release_memory, rss_bytes
 from localrouter.routellm.prediction import Prediction
 from localrouter.settings import RouteLLMSettings
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from localrouter.gateway.errors import ApiError
-from localrouter.gateway.providers import Target, split_ref, target_for
+from localrouter.gateway.proxy.providers import Target, split_ref, target_for
 from localrouter.settings import Settings
 
 AUTO_MODELS = ("localrouter/auto", "auto")

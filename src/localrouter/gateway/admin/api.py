@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from localrouter.evaluation.calibrate import CalibrationError
 from localrouter.evaluation.calibrate import calibrate as calibrate_threshold
-from localrouter.gateway import stats
+from localrouter.gateway.admin import stats
 from localrouter.gateway.context import GatewayContext
 from localrouter.gateway.errors import ApiError
 from localrouter.paths import logs_dir

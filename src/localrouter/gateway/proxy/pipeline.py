@@ -33,10 +33,10 @@ from starlette.types import Receive
 from localrouter.gateway.access_log import now_timestamp
 from localrouter.gateway.auth import request_client
 from localrouter.gateway.errors import ApiError
-from localrouter.gateway.fallback import AllFailed, Outcome, error_text, run_chain
 from localrouter.gateway.metrics import error_kind
-from localrouter.gateway.providers import Target, scrub
-from localrouter.gateway.routing import (
+from localrouter.gateway.proxy.fallback import AllFailed, Outcome, error_text, run_chain
+from localrouter.gateway.proxy.providers import Target, scrub
+from localrouter.gateway.proxy.routing import (
     AUTO_MODELS,
     Resolved,
     chat_text,
@@ -44,8 +44,8 @@ from localrouter.gateway.routing import (
     resolve_model,
     tier_targets,
 )
+from localrouter.gateway.proxy.streaming import DONE_EVENT, SseRelay, error_event
 from localrouter.gateway.runtime import Gateway
-from localrouter.gateway.streaming import DONE_EVENT, SseRelay, error_event
 from localrouter.routellm.errors import RouterUnavailable
 from localrouter.routellm.prediction import route
 from localrouter.settings import Settings

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from localrouter.gateway.providers import Target, Upstreams, scrub
+from localrouter.gateway.proxy.providers import Target, Upstreams, scrub
 
 _CONTEXT_CODES = frozenset({"context_length_exceeded", "context_window_exceeded"})
 _CONTEXT_TEXT = re.compile(

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from localrouter.routellm.checkpoint import ModelConfig, read_config
+from localrouter.routellm.conversion.checkpoint import ModelConfig, read_config
+from localrouter.routellm.conversion.runtime_files import ensure_runtime_file
 from localrouter.routellm.errors import CheckpointError, ConversionError, RouterUnavailable
+from localrouter.routellm.inference.tokenizer import Encoded, RouterTokenizer
 from localrouter.routellm.precision import Precision, ProgressCallback
 from localrouter.routellm.prediction import Prediction, win_rates_from_logits
-from localrouter.routellm.runtime_files import ensure_runtime_file
-from localrouter.routellm.tokenizer import Encoded, RouterTokenizer
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -118,8 +118,9 @@ class RouterEngine:
             raise ConversionError(f"unknown precision {precision!r}; use int8 or fp32")
         config = read_config(model_dir)
         path = ensure_runtime_file(model_dir, precision, progress)
-        tokenizer = RouterTokenizer.load(model_dir, config.max_tokens, config.pad_token_id,
-                                         cache_dir=path.parent)
+        tokenizer = RouterTokenizer.load(
+            model_dir, config.max_tokens, config.pad_token_id, cache_dir=path.parent
+        )
         return cls(_session(path, threads, spin), tokenizer, config, precision, path)
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:

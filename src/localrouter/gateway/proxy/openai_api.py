@@ -1,5 +1,5 @@
 """The OpenAI-compatible endpoints, with and without the ``/v1`` prefix, plus ``/health``
-and ``/metrics``. Generation requests are handled by :mod:`localrouter.gateway.pipeline`.
+and ``/metrics``. Generation requests are handled by :mod:`localrouter.gateway.proxy.pipeline`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from starlette.routing import Route
 
 from localrouter import __version__
 from localrouter.gateway.metrics import CONTENT_TYPE
-from localrouter.gateway.pipeline import GenerationRequest, gateway_of
-from localrouter.gateway.routing import (
+from localrouter.gateway.proxy.pipeline import GenerationRequest, gateway_of
+from localrouter.gateway.proxy.routing import (
     AUTO_MODELS,
     available_models,
     model_not_found,

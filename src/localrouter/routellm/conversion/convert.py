@@ -29,10 +29,14 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from localrouter.routellm.calibration import ActivationRanges
-from localrouter.routellm.checkpoint import Checkpoint
+from localrouter.routellm.conversion.calibration import ActivationRanges
+from localrouter.routellm.conversion.checkpoint import Checkpoint
+from localrouter.routellm.conversion.quantize import (
+    quantize_columns,
+    quantize_rows,
+    smoothing_factors,
+)
 from localrouter.routellm.precision import CONVERTER_VERSION, Precision, ProgressCallback
-from localrouter.routellm.quantize import quantize_columns, quantize_rows, smoothing_factors
 
 OPSET = 20  # Gelu
 _ALIGN = 4096  # page-aligned external data: ONNX Runtime can memory-map it
@@ -291,8 +295,14 @@ class _GraphBuilder:
             first = self.weight("first_token", np.array([0], dtype=np.int64))
             attn = self.node("Gather", [attn, first], axis=1)[0]
             x = self.node("Gather", [x, first], axis=1)[0]
-        o = self.linear(attn, f"l{i}.ao", o_w, self.src(f"{p}attention.output.dense.bias"),
-                        o_smooth, input_divided=True)
+        o = self.linear(
+            attn,
+            f"l{i}.ao",
+            o_w,
+            self.src(f"{p}attention.output.dense.bias"),
+            o_smooth,
+            input_divided=True,
+        )
         x1 = self.add_norm(o, x, f"{p}attention.output.LayerNorm", f"l{i}.ln1")
         w1, s1 = self._smoothed(f"{p}intermediate.dense", ranges, "ffn1")
         h = self.linear(x1, f"l{i}.ffn1", w1, self.src(f"{p}intermediate.dense.bias"), s1)
@@ -391,12 +401,13 @@ def write_onnx(
     files are flushed to disk before returning; callers rename them into place."""
     # The tokenizer's backend verdict (see tokenizer.py) is cached beside the output, where
     # the engine will look for it.
-    ranges = (ActivationRanges.for_checkpoint(ckpt, cache_dir=data_path.parent)
-              if precision == "int8" else None)
+    ranges = (
+        ActivationRanges.for_checkpoint(ckpt, cache_dir=data_path.parent)
+        if precision == "int8"
+        else None
+    )
     with data_path.open("wb") as fh:
-        builder = _GraphBuilder(
-            ckpt, precision, _ExternalData(fh, data_location), progress, ranges
-        )
+        builder = _GraphBuilder(ckpt, precision, _ExternalData(fh, data_location), progress, ranges)
         model = builder.build()
         fh.flush()
         os.fsync(fh.fileno())

@@ -81,14 +81,21 @@ class _SentencePieceBackend:
         import sentencepiece
 
         self._sp = sentencepiece.SentencePieceProcessor(model_file=str(path))
-        names = [_token_str(specials.get(k), d) for k, d in (
-            ("bos_token", "<s>"), ("pad_token", "<pad>"), ("eos_token", "</s>"),
-            ("unk_token", "<unk>"))]
+        names = [
+            _token_str(specials.get(k), d)
+            for k, d in (
+                ("bos_token", "<s>"),
+                ("pad_token", "<pad>"),
+                ("eos_token", "</s>"),
+                ("unk_token", "<unk>"),
+            )
+        ]
         ids = {name: i for i, name in enumerate(names)}  # fairseq: 0..3
         ids[_token_str(specials.get("mask_token"), "<mask>")] = self._sp.get_piece_size() + 1
         self._special_ids = ids
         self._split = re.compile(
-            "(" + "|".join(re.escape(t) for t in sorted(ids, key=len, reverse=True)) + ")")
+            "(" + "|".join(re.escape(t) for t in sorted(ids, key=len, reverse=True)) + ")"
+        )
         self._bos, self._eos = ids[names[0]], ids[names[2]]
         self._room = max_length - 2
         self._left = left
@@ -108,7 +115,7 @@ class _SentencePieceBackend:
             ids = self._pieces(text)
             cut = len(ids) > self._room
             if cut:
-                ids = ids[-self._room:] if self._left else ids[: self._room]
+                ids = ids[-self._room :] if self._left else ids[: self._room]
             result.append(Encoded([self._bos, *ids, self._eos], cut))
         return result
 
@@ -143,9 +150,14 @@ def _stamp(model_dir: Path) -> dict[str, list[int] | None]:
     return out
 
 
-def _choose_backend(model_dir: Path, specials: dict, max_length: int, left: bool,
-                    build_tokenizers: Callable[[], _TokenizersBackend],
-                    cache_dir: Path | None) -> _TokenizersBackend | _SentencePieceBackend:
+def _choose_backend(
+    model_dir: Path,
+    specials: dict,
+    max_length: int,
+    left: bool,
+    build_tokenizers: Callable[[], _TokenizersBackend],
+    cache_dir: Path | None,
+) -> _TokenizersBackend | _SentencePieceBackend:
     """The sentencepiece backend when it provably gives the same ids as ``tokenizers`` on
     the probes; the verdict is cached in ``cache_dir`` (keyed by the tokenizer files' sizes
     and mtimes), so only the first load ever pays for building both."""
@@ -155,13 +167,15 @@ def _choose_backend(model_dir: Path, specials: dict, max_length: int, left: bool
         cached = _read_optional_json(check)
         if cached.get("version") == _CHECK_VERSION and cached.get("stamp") == stamp:
             if cached.get("backend") == "sentencepiece":
-                return _SentencePieceBackend(model_dir / SENTENCEPIECE_MODEL, specials,
-                                             max_length, left)
+                return _SentencePieceBackend(
+                    model_dir / SENTENCEPIECE_MODEL, specials, max_length, left
+                )
             return build_tokenizers()
     reference = build_tokenizers()
     try:
-        candidate = _SentencePieceBackend(model_dir / SENTENCEPIECE_MODEL, specials,
-                                          max_length, left)
+        candidate = _SentencePieceBackend(
+            model_dir / SENTENCEPIECE_MODEL, specials, max_length, left
+        )
         same = candidate.encode(_PROBES) == reference.encode(_PROBES)
     except Exception:  # an unreadable model: keep the reference
         same = False
@@ -169,8 +183,15 @@ def _choose_backend(model_dir: Path, specials: dict, max_length: int, left: bool
         with contextlib.suppress(OSError):
             check.parent.mkdir(parents=True, exist_ok=True)
             tmp = check.with_name(f".{check.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"version": _CHECK_VERSION, "stamp": stamp,
-                                       "backend": "sentencepiece" if same else "tokenizers"}))
+            tmp.write_text(
+                json.dumps(
+                    {
+                        "version": _CHECK_VERSION,
+                        "stamp": stamp,
+                        "backend": "sentencepiece" if same else "tokenizers",
+                    }
+                )
+            )
             os.replace(tmp, check)
     if same:
         del reference
@@ -193,8 +214,13 @@ def _release_heap() -> None:
 class RouterTokenizer:
     """Encodes prompts into model input ids; safe to share between threads."""
 
-    def __init__(self, backend: _TokenizersBackend | _SentencePieceBackend, max_length: int,
-                 pad_id: int, source: str) -> None:
+    def __init__(
+        self,
+        backend: _TokenizersBackend | _SentencePieceBackend,
+        max_length: int,
+        pad_id: int,
+        source: str,
+    ) -> None:
         self._backend = backend
         self.max_length = max_length
         self.pad_id = pad_id
@@ -202,9 +228,15 @@ class RouterTokenizer:
         self.backend = backend.name
 
     @classmethod
-    def load(cls, model_dir: Path, max_positions: int | None = None,
-             pad_token_id: int | None = None, *, cache_dir: Path | None = None,
-             backend: str = "auto") -> RouterTokenizer:
+    def load(
+        cls,
+        model_dir: Path,
+        max_positions: int | None = None,
+        pad_token_id: int | None = None,
+        *,
+        cache_dir: Path | None = None,
+        backend: str = "auto",
+    ) -> RouterTokenizer:
         """Load from ``model_dir``; ``max_positions`` (tokens the model can take) caps the
         length when tokenizer_config.json sets none. ``backend``: "auto" (sentencepiece for
         XLM-R-style checkpoints when it matches, see :func:`_choose_backend`; the verdict is
@@ -228,22 +260,28 @@ class RouterTokenizer:
         left = config.get("truncation_side") == "left"
 
         def build_tokenizers() -> _TokenizersBackend:
-            tok = (_from_tokenizer_json(model_dir / TOKENIZER_JSON) if has_json
-                   else _from_sentencepiece(model_dir / SENTENCEPIECE_MODEL, specials))
+            tok = (
+                _from_tokenizer_json(model_dir / TOKENIZER_JSON)
+                if has_json
+                else _from_sentencepiece(model_dir / SENTENCEPIECE_MODEL, specials)
+            )
             # tokenizer.json may carry its own padding/truncation (e.g. 128 for sentence
             # transformers); transformers overrides them per call, so do we.
             tok.no_padding()
-            tok.enable_truncation(max_length, strategy="longest_first",
-                                  direction="left" if left else "right")
+            tok.enable_truncation(
+                max_length, strategy="longest_first", direction="left" if left else "right"
+            )
             return _TokenizersBackend(tok)
 
         chosen: _TokenizersBackend | _SentencePieceBackend
         if backend == "sentencepiece" and has_spm:
-            chosen = _SentencePieceBackend(model_dir / SENTENCEPIECE_MODEL, specials,
-                                           max_length, left)
+            chosen = _SentencePieceBackend(
+                model_dir / SENTENCEPIECE_MODEL, specials, max_length, left
+            )
         elif backend == "auto" and has_spm and _is_xlmr_style(config):
-            chosen = _choose_backend(model_dir, specials, max_length, left, build_tokenizers,
-                                     cache_dir)
+            chosen = _choose_backend(
+                model_dir, specials, max_length, left, build_tokenizers, cache_dir
+            )
         else:
             chosen = build_tokenizers()
         if isinstance(chosen, _TokenizersBackend):
@@ -262,7 +300,8 @@ def _is_xlmr_style(config: dict) -> bool:
     """A sentencepiece model with fairseq ids (XLM-R, CamemBERT-like): the only layout the
     sentencepiece backend reproduces."""
     return str(config.get("tokenizer_class", "XLMRobertaTokenizer")).startswith(
-        "XLMRobertaTokenizer")
+        "XLMRobertaTokenizer"
+    )
 
 
 def _from_tokenizer_json(path: Path) -> Tokenizer:

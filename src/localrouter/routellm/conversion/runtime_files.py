@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from localrouter.routellm.checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint
+from localrouter.routellm.conversion.checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint
 from localrouter.routellm.errors import CheckpointError, ConversionError
 from localrouter.routellm.precision import CONVERTER_VERSION, Precision, ProgressCallback
 
@@ -201,7 +201,7 @@ def _convert(
     data_name = name + ".data"
     tag = f".tmp-{os.getpid()}-"
     tmp_onnx, tmp_data = folder / (tag + name), folder / (tag + data_name)
-    from localrouter.routellm.convert import write_onnx  # onnx: only when converting
+    from localrouter.routellm.conversion.convert import write_onnx  # onnx: only when converting
 
     try:
         with Checkpoint(model_dir) as ckpt:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from localrouter.gateway.transport import FastHTTPTransport
+from localrouter.gateway.proxy.transport import FastHTTPTransport
 from localrouter.settings import ProviderSettings, Settings
 
 # Keep-alive connections are reused across requests; a burst above the keep-alive limit would

@@ -36,9 +36,8 @@ from typing import Any
 import filelock
 
 from localrouter.paths import routellm_dir
-from localrouter.routellm.disk import conversion_bytes, ensure_free_space
-from localrouter.routellm.errors import ConversionError, DownloadError, RouterModelError
-from localrouter.routellm.hub import (
+from localrouter.routellm.acquisition.disk import conversion_bytes, ensure_free_space
+from localrouter.routellm.acquisition.hub import (
     DownloadCancelled,
     DownloadProgress,
     HubConfig,
@@ -47,7 +46,8 @@ from localrouter.routellm.hub import (
     download_file,
     resolve_checkpoint,
 )
-from localrouter.routellm.memory import release_memory
+from localrouter.routellm.errors import ConversionError, DownloadError, RouterModelError
+from localrouter.routellm.inference.memory import release_memory
 from localrouter.routellm.precision import Precision
 
 log = logging.getLogger(__name__)
@@ -357,8 +357,8 @@ def prepare_model(
 ) -> float:
     """Convert ``model_dir`` for ``precision``, load it and predict once; returns the win
     rate. Raises a RouterModelError whose message says the model could not be prepared."""
-    from localrouter.routellm.engine import RouterEngine
-    from localrouter.routellm.runtime_files import ensure_runtime_file
+    from localrouter.routellm.conversion.runtime_files import ensure_runtime_file
+    from localrouter.routellm.inference.engine import RouterEngine
 
     try:
         ensure_runtime_file(

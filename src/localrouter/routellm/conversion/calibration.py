@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from localrouter.routellm.checkpoint import Checkpoint
-from localrouter.routellm.tokenizer import RouterTokenizer
+from localrouter.routellm.conversion.checkpoint import Checkpoint
+from localrouter.routellm.inference.tokenizer import RouterTokenizer
 
 PROMPTS_FILE = Path(__file__).with_name("calibration_prompts.json")
 
@@ -41,8 +41,9 @@ def _erf(x: np.ndarray) -> np.ndarray:
     """Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): numpy has no erf, scipy is not a
     dependency for one function."""
     t = 1.0 / (1.0 + 0.3275911 * np.abs(x))
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741
-                + t * (-1.453152027 + t * 1.061405429))))
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
     return np.sign(x) * (1.0 - poly * np.exp(-x * x))
 
 
@@ -82,8 +83,9 @@ class ActivationRanges:
         """Over the built-in prompts, tokenized by the checkpoint's own tokenizer
         (``cache_dir``: where the tokenizer may cache its backend check)."""
         # The engine's own settings, so the cached check is valid for it too.
-        tokenizer = RouterTokenizer.load(ckpt.model_dir, ckpt.config.max_tokens,
-                                         ckpt.config.pad_token_id, cache_dir=cache_dir)
+        tokenizer = RouterTokenizer.load(
+            ckpt.model_dir, ckpt.config.max_tokens, ckpt.config.pad_token_id, cache_dir=cache_dir
+        )
         return cls(ckpt, [e.ids for e in tokenizer.encode(calibration_prompts())])
 
     def _t(self, role: str) -> np.ndarray:
@@ -140,8 +142,11 @@ class ActivationRanges:
             cfg.layer_norm_eps,
         )
         ranges["ffn1"] = _abs_max(x1)
-        h = _gelu(x1 @ self._t(f"{p}intermediate.dense.weight").T
-                  + self._t(f"{p}intermediate.dense.bias"), cfg.activation)
+        h = _gelu(
+            x1 @ self._t(f"{p}intermediate.dense.weight").T
+            + self._t(f"{p}intermediate.dense.bias"),
+            cfg.activation,
+        )
         ranges["ffn2"] = _abs_max(h)
         f = h @ self._t(f"{p}output.dense.weight").T + self._t(f"{p}output.dense.bias")
         self._x = _layer_norm(

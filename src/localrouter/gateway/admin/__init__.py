@@ -1,0 +1,1 @@
+"""The admin API under /api (used by the dashboard) and the statistics it serves."""

@@ -1,0 +1,1 @@
+"""Getting the router model onto disk: hub downloads, disk checks, staged installs."""

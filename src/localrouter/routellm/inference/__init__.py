@@ -1,0 +1,1 @@
+"""Running the converted router: tokenizer, ONNX Runtime engine, memory accounting."""
