@@ -18,9 +18,7 @@ from tests.support.checkpoints import make_checkpoint
 from tests.support.fake_hub import FakeHub, fake_hub_env
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import GatewayProcess
-
-REPO = Path(__file__).resolve().parents[1]
-EVALS_DIR = REPO.parent / "shared" / "data" / "routellm-evals"
+from tests.support.routellm_evals import write_routellm_checkout
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +46,13 @@ def xlmr_checkpoint(checkpoint_factory: Callable[..., Path]) -> Path:
 def big_checkpoint(checkpoint_factory: Callable[..., Path]) -> Path:
     """~2.6 MB of weights: long enough to observe and interrupt at a throttled rate."""
     return checkpoint_factory(layout="xlmr", vocab_size=20000)
+
+
+@pytest.fixture(scope="session")
+def routellm_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A RouteLLM clone's ``routellm/evals`` (written from the packaged copy, plus a small
+    MT-Bench), for ``--data``. Read-only."""
+    return write_routellm_checkout(tmp_path_factory.mktemp("RouteLLM"))
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """`localrouter routellm eval` and `calibrate --file` as real processes, with a generated
-checkpoint and the shared copy of RouteLLM's data."""
+checkpoint and RouteLLM's data (the packaged copy, or a RouteLLM checkout with ``--data``)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
+from localrouter.evaluation.data import packaged_dir
 from localrouter.routellm.inference.engine import RouterEngine
 from tests.support.fake_upstream import free_port
+from tests.support.routellm_evals import write_mt_bench
 
-EVALS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routellm-evals"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -37,10 +38,8 @@ def _run(home: Path, *args: str, env: dict[str, str] | None = None) -> subproces
 def _eval_gsm8k_random(
     home: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    """``eval`` of the random router on the shared gsm8k data: no model needed."""
-    return _run(
-        home, "eval", "-b", "gsm8k", "--data", str(EVALS), "--router", "random", *args, env=env
-    )
+    """``eval`` of the random router on the packaged gsm8k data: no model needed."""
+    return _run(home, "eval", "-b", "gsm8k", "--router", "random", *args, env=env)
 
 
 def test_eval_end_to_end_then_from_cache(tmp_path: Path, xlmr_checkpoint: Path) -> None:
@@ -49,8 +48,6 @@ def test_eval_end_to_end_then_from_cache(tmp_path: Path, xlmr_checkpoint: Path) 
         "eval",
         "--benchmark",
         "mmlu",
-        "--data",
-        str(EVALS),
         "--model-dir",
         str(xlmr_checkpoint),
         "--sample",
@@ -72,6 +69,7 @@ def test_eval_end_to_end_then_from_cache(tmp_path: Path, xlmr_checkpoint: Path) 
     assert "300, a random sample (seed 0) of 14037" in table
 
     report = json.loads((out / f"{stem}.json").read_text())
+    assert report["data_source"] == str(packaged_dir())  # no --data: the packaged copy
     assert report["prompts"] == 300 and report["sample"]["population"] == 14037
     assert report["router"]["cached"] is False
     assert set(report["metrics"]) == {"bert", "random", "oracle"}
@@ -98,22 +96,25 @@ def test_eval_end_to_end_then_from_cache(tmp_path: Path, xlmr_checkpoint: Path) 
     assert second_secs < first_secs
 
 
-def test_eval_uses_the_installed_model(tmp_path: Path, xlmr_checkpoint: Path) -> None:
+def test_eval_uses_the_installed_model_and_a_routellm_checkout(
+    tmp_path: Path, xlmr_checkpoint: Path, routellm_checkout: Path
+) -> None:
     home = tmp_path / "home"
     installed = home / "routellm" / "current"
     shutil.copytree(xlmr_checkpoint, installed, ignore=shutil.ignore_patterns("onnx*"))
-    run = _run(
-        home, "eval", "-b", "gsm8k", "--data", str(EVALS), "--sample", "40", "--no-plot", "--json"
-    )
+    data = ("--data", str(routellm_checkout))
+    run = _run(home, "eval", "-b", "gsm8k", *data, "--sample", "40", "--no-plot", "--json")
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)
+    assert summary["data_source"] == str(routellm_checkout / "routellm" / "evals" / "gsm8k")
+    assert summary["total_prompts"] == 1319 and summary["sample"]["population"] == 1307
     assert summary["router"]["model_dir"] == str(installed)
     assert summary["prompts"] == 40
     assert not list((home / "eval").glob("*.png"))
 
 
 def test_eval_without_a_model_says_so(tmp_path: Path) -> None:
-    run = _run(tmp_path / "home", "eval", "-b", "gsm8k", "--data", str(EVALS))
+    run = _run(tmp_path / "home", "eval", "-b", "gsm8k")
     assert run.returncode != 0 and "Traceback" not in run.stderr
     assert "no router model is installed" in run.stderr
 
@@ -126,13 +127,13 @@ def test_eval_random_router_needs_no_model(tmp_path: Path) -> None:
     assert set(summary["metrics"]) == {"random_seed0", "random", "oracle"}
 
 
-def test_eval_without_data_and_offline_is_clear(tmp_path: Path) -> None:
+def test_eval_mt_bench_without_data_and_offline_is_clear(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
     run = _run(
         tmp_path / "home",
         "eval",
         "-b",
-        "mmlu",
+        "mt-bench",
         "--router",
         "random",
         env={"LOCALROUTER_EVAL_DATA_URL": f"http://127.0.0.1:{port}"},
@@ -190,34 +191,7 @@ def test_eval_without_matplotlib_still_writes_table_and_json(tmp_path: Path) -> 
 
 
 def test_eval_mt_bench_files(tmp_path: Path, xlmr_checkpoint: Path) -> None:
-    folder = tmp_path / "evals" / "mt_bench"
-    folder.mkdir(parents=True)
-    strong, weak = "gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"
-    questions, judgements = [], []
-    for qid in range(81, 101):
-        questions.append(
-            {
-                "question_id": qid,
-                "category": "writing",
-                "turns": [f"Question {qid}: explain topic {qid * 7 % 11}.", "Now shorter."],
-            }
-        )
-        for model, base in ((strong, 8), (weak, 5 + qid % 4)):
-            for turn in (1, 2):
-                judgements.append(
-                    {
-                        "question_id": qid,
-                        "model": model,
-                        "judge": ["gpt-4", "single-v1"],
-                        "score": base,
-                        "turn": turn,
-                    }
-                )
-    (folder / "question.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
-    (folder / "judgements.jsonl").write_text("".join(json.dumps(j) + "\n" for j in judgements))
-    (folder / "contaminated_prompts.jsonl").write_text(
-        json.dumps({"eval_prompt": "Question 81: explain topic 6."}) + "\n"
-    )
+    write_mt_bench(tmp_path / "evals" / "mt_bench")  # strong 8, weak 5 + id % 4; 81 dropped
     out = tmp_path / "out"
     run = _run(
         tmp_path / "home",

@@ -1,41 +1,51 @@
-"""RouteLLM's benchmark files: loading, decontamination, published figures, baselines,
-MT-Bench scoring and the download fallback (against a real HTTP server on 127.0.0.1)."""
+"""RouteLLM's benchmark data: the packaged copy, a RouteLLM checkout read the same way,
+decontamination, published figures, baselines, MT-Bench scoring, the script that packs the
+data, and MT-Bench's download (against a real HTTP server on 127.0.0.1)."""
 
 from __future__ import annotations
 
 import functools
+import gzip
 import http.server
 import json
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from localrouter.evaluation import metrics
 from localrouter.evaluation.data import (
+    PACKAGED,
     STRONG_MODEL,
     WEAK_MODEL,
     BenchmarkData,
     EvalDataError,
+    PackagedBenchmark,
     load_benchmark,
+    load_packaged,
     locate,
+    packaged_dir,
+    packaged_files,
 )
-from localrouter.evaluation.download import download_benchmark
+from localrouter.evaluation.download import download_mt_bench
+from tests.support.routellm_evals import MT_BENCH_QUESTIONS
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-EVALS = SHARED / "data" / "routellm-evals"
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def mmlu() -> BenchmarkData:
-    return load_benchmark(EVALS, "mmlu")
+    return load_packaged("mmlu")
 
 
 @pytest.fixture(scope="module")
 def gsm8k() -> BenchmarkData:
-    return load_benchmark(EVALS, "gsm8k")
+    return load_packaged("gsm8k")
 
 
 def test_mmlu_reproduces_routellm_figures(mmlu: BenchmarkData) -> None:
@@ -45,6 +55,10 @@ def test_mmlu_reproduces_routellm_figures(mmlu: BenchmarkData) -> None:
     # RouteLLM prints accuracies with two decimals: 68.09% / 80.59%
     assert f"{mmlu.weak_quality:.2f}" == "68.09"
     assert f"{mmlu.strong_quality:.2f}" == "80.59"
+    # every prompt keeps its domain: 57 of them, in RouteLLM's file order
+    assert mmlu.subjects is not None and len(mmlu.subjects) == len(mmlu)
+    assert len(set(mmlu.subjects)) == 57
+    assert mmlu.subjects[0] == "abstract_algebra" and mmlu.subjects[-1] == "world_religions"
 
 
 def test_gsm8k_reproduces_routellm_figures(gsm8k: BenchmarkData) -> None:
@@ -52,21 +66,72 @@ def test_gsm8k_reproduces_routellm_figures(gsm8k: BenchmarkData) -> None:
     assert len(gsm8k) == 1319 - gsm8k.contaminated_dropped == 1307
     assert f"{gsm8k.weak_quality:.2f}" == "63.73"
     assert f"{gsm8k.strong_quality:.2f}" == "85.77"
-    # multi-line quoted cells were read whole: every prompt is a GSM8K test question
-    questions = {
-        json.loads(line)["question"]
-        for line in (EVALS / "gsm8k" / "test.jsonl").read_text(encoding="utf-8").splitlines()
-    }
-    assert set(gsm8k.prompts) <= questions
+    assert gsm8k.subjects is None
 
 
-def test_contaminated_prompts_are_gone(mmlu: BenchmarkData) -> None:
+def _packaged_jsonl(name: str) -> list[dict[str, object]]:
+    with gzip.open(packaged_dir() / name, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+@pytest.mark.parametrize("name", PACKAGED)
+def test_contaminated_prompts_are_gone(name: PackagedBenchmark) -> None:
+    data = load_packaged(name)
     contaminated = {
-        json.loads(line)["eval_prompt"]
-        for line in (EVALS / "mmlu" / "contaminated_prompts.jsonl").read_text().splitlines()
-        if line.strip()
+        str(row["eval_prompt"]) for row in _packaged_jsonl(f"{name}-contaminated.jsonl.gz")
     }
-    assert contaminated and not contaminated & set(mmlu.prompts)
+    assert contaminated and not contaminated & set(data.prompts)
+    assert data.contamination_file == packaged_dir() / packaged_files(name)[1]
+
+
+def test_packaged_copy_is_small_and_licensed() -> None:
+    folder = packaged_dir()
+    size = sum(path.stat().st_size for path in folder.iterdir())
+    assert size < 3_000_000
+    assert "Apache License" in (folder / "LICENSE").read_text()
+    assert len((folder / "SOURCE_COMMIT").read_text().strip()) == 40
+
+
+@pytest.mark.parametrize("name", PACKAGED)
+def test_checkout_reads_like_the_packaged_copy(
+    routellm_checkout: Path, name: PackagedBenchmark
+) -> None:
+    """RouteLLM's csvs (``--data``) and the packaged copy give the same benchmark. The csvs
+    have multi-line quoted cells (MMLU's prompts, GSM8K's responses): read whole."""
+    packaged = load_packaged(name)
+    checkout = load_benchmark(routellm_checkout, name)
+    assert checkout.source == routellm_checkout / "routellm" / "evals" / name
+    assert checkout.prompts == packaged.prompts
+    assert checkout.subjects == packaged.subjects
+    assert np.array_equal(checkout.strong_scores, packaged.strong_scores)
+    assert np.array_equal(checkout.weak_scores, packaged.weak_scores)
+    assert (checkout.total_prompts, checkout.contaminated_dropped) == (
+        packaged.total_prompts,
+        packaged.contaminated_dropped,
+    )
+
+
+def test_pack_script_regenerates_the_packaged_copy(routellm_checkout: Path, tmp_path: Path) -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "pack_routellm_data.py"),
+            str(routellm_checkout),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    for benchmark in PACKAGED:
+        for name in packaged_files(benchmark):
+            regenerated = gzip.decompress((tmp_path / name).read_bytes())
+            assert regenerated == gzip.decompress((packaged_dir() / name).read_bytes()), name
+    # no timestamp in the gzip header: the same input gives the same bytes
+    first = (tmp_path / "gsm8k.jsonl.gz").read_bytes()
+    assert first[4:8] == b"\0\0\0\0"
 
 
 def test_random_router_apgr_is_one_half_and_oracle_far_above(mmlu: BenchmarkData) -> None:
@@ -89,13 +154,10 @@ def test_sample_is_reproducible(mmlu: BenchmarkData) -> None:
     assert set(one.prompts) <= set(mmlu.prompts)
 
 
-@pytest.mark.parametrize(
-    "given",
-    [SHARED, SHARED / "data", EVALS, EVALS / "gsm8k"],
-    ids=["shared", "data", "routellm-evals", "benchmark-folder"],
-)
-def test_locate_accepts_shared_style_layouts(given: Path) -> None:
-    assert locate(given, "gsm8k") == EVALS / "gsm8k"
+@pytest.mark.parametrize("below", ["", "routellm", "routellm/evals", "routellm/evals/gsm8k"])
+def test_locate_accepts_routellm_layouts(routellm_checkout: Path, below: str) -> None:
+    expected = routellm_checkout / "routellm" / "evals" / "gsm8k"
+    assert locate(routellm_checkout / below, "gsm8k") == expected
 
 
 def test_locate_names_what_is_missing(tmp_path: Path) -> None:
@@ -160,9 +222,10 @@ def test_malformed_csv_value_is_named(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def evals_server() -> Iterator[str]:
+def evals_server(routellm_checkout: Path) -> Iterator[str]:
     """RouteLLM's ``routellm/evals`` layout served over HTTP on 127.0.0.1."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(EVALS))
+    evals = routellm_checkout / "routellm" / "evals"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(evals))
     handler.log_message = lambda *args: None  # type: ignore[attr-defined]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -175,12 +238,12 @@ def evals_server() -> Iterator[str]:
 
 
 def test_download_fetches_routellm_layout_once(tmp_path: Path, evals_server: str) -> None:
-    folder = download_benchmark(tmp_path, "gsm8k", base_url=evals_server)
-    assert folder == tmp_path / "cache" / "eval-data" / "gsm8k"
-    data = load_benchmark(folder, "gsm8k")
-    assert len(data) == 1307 and f"{data.weak_quality:.2f}" == "63.73"
+    folder = download_mt_bench(tmp_path, base_url=evals_server)
+    assert folder == tmp_path / "cache" / "eval-data" / "mt_bench"
+    data = load_benchmark(folder, "mt-bench")
+    assert len(data) == MT_BENCH_QUESTIONS - 1 and data.contaminated_dropped == 1
     # a second call reuses the files without any server
-    assert download_benchmark(tmp_path, "gsm8k", base_url="http://127.0.0.1:9") == folder
+    assert download_mt_bench(tmp_path, base_url="http://127.0.0.1:9") == folder
 
 
 def _closed_port() -> int:
@@ -191,13 +254,13 @@ def _closed_port() -> int:
 
 def test_download_failure_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(EvalDataError, match=r"could not download .*; pass --data DIR"):
-        download_benchmark(tmp_path, "mmlu", base_url=f"http://127.0.0.1:{_closed_port()}")
-    assert not (tmp_path / "cache" / "eval-data" / "mmlu").exists()
+        download_mt_bench(tmp_path, base_url=f"http://127.0.0.1:{_closed_port()}")
+    assert not (tmp_path / "cache" / "eval-data" / "mt_bench").exists()
 
 
 def test_download_http_error_leaves_nothing(tmp_path: Path, evals_server: str) -> None:
-    # the shared copy has no mt_bench folder: the server answers 404
+    # nothing is served under /elsewhere: the server answers 404
     with pytest.raises(EvalDataError, match="HTTP 404"):
-        download_benchmark(tmp_path, "mt-bench", base_url=evals_server)
+        download_mt_bench(tmp_path, base_url=f"{evals_server}/elsewhere")
     leftovers = list((tmp_path / "cache" / "eval-data").iterdir())
     assert leftovers == []

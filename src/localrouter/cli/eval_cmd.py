@@ -33,8 +33,14 @@ from localrouter.evaluation.calibrate import (
     calibrate,
     calibrate_from_logs,
 )
-from localrouter.evaluation.data import EvalDataError, load_benchmark
-from localrouter.evaluation.download import download_benchmark
+from localrouter.evaluation.data import (
+    BenchmarkData,
+    EvalDataError,
+    load_benchmark,
+    load_mtbench,
+    load_packaged,
+)
+from localrouter.evaluation.download import download_mt_bench
 from localrouter.evaluation.prompts import PromptFileError, read_prompt_file
 from localrouter.evaluation.runner import (
     DEFAULT_BATCH_SIZE,
@@ -162,6 +168,15 @@ def _model_win_rates(
     return rates
 
 
+def _benchmark_data(benchmark: BenchmarkChoice, data: Path | None, home: Path) -> BenchmarkData:
+    """From ``--data``, else the packaged copy (MMLU, GSM8K), else MT-Bench's download."""
+    if data is not None:
+        return load_benchmark(data, benchmark.value)
+    if benchmark is BenchmarkChoice.mt_bench:
+        return load_mtbench(download_mt_bench(home))
+    return load_packaged("mmlu" if benchmark is BenchmarkChoice.mmlu else "gsm8k")
+
+
 @routellm_app.command("eval")
 def eval_cmd(
     benchmark: Annotated[
@@ -171,7 +186,8 @@ def eval_cmd(
         Path | None,
         typer.Option(
             "--data",
-            help="Folder with RouteLLM's evals files (default: download them once).",
+            help="A RouteLLM checkout or its routellm/evals folder (default: MMLU and GSM8K "
+            "from the package; MT-Bench downloaded once).",
         ),
     ] = None,
     router: Annotated[
@@ -208,8 +224,7 @@ def eval_cmd(
     home = home_dir()
     name = benchmark.value
     try:
-        folder = data if data is not None else download_benchmark(home, name)  # type: ignore[arg-type]
-        bench = load_benchmark(folder, name)  # type: ignore[arg-type]
+        bench = _benchmark_data(benchmark, data, home)
     except EvalDataError as exc:
         fail(str(exc))
     if sample is not None:

@@ -1,6 +1,8 @@
-"""RouteLLM's benchmark files: find them, read them, drop contaminated prompts.
+"""RouteLLM's benchmark files: read them, drop contaminated prompts.
 
-Layout (RouteLLM's ``routellm/evals``, also the shared copy's ``data/routellm-evals``):
+MMLU and GSM8K ship with the package (``routellm_data/``: RouteLLM's per-prompt outcomes,
+packed by scripts/pack_routellm_data.py; see its README), so they need no download. A
+RouteLLM checkout (``--data``) is read in RouteLLM's own layout (``routellm/evals``):
 
 - ``mmlu/responses/mmlu_<domain>.csv``: ``prompt`` and one boolean column per model.
 - ``gsm8k/gsm8k_responses.csv``: the same columns (cells may span lines) plus responses.
@@ -16,17 +18,21 @@ on each, so one set of metrics serves all three.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from importlib.resources import files
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 Benchmark = Literal["mmlu", "gsm8k", "mt-bench"]
+PackagedBenchmark = Literal["mmlu", "gsm8k"]
 BENCHMARKS: tuple[Benchmark, ...] = ("mmlu", "gsm8k", "mt-bench")
+PACKAGED: tuple[PackagedBenchmark, ...] = ("mmlu", "gsm8k")
 
 # RouteLLM's routed pair for these files.
 STRONG_MODEL = "gpt-4-1106-preview"
@@ -55,6 +61,7 @@ class BenchmarkData:
     total_prompts: int  # before decontamination
     contaminated_dropped: int
     contamination_file: Path | None
+    subjects: list[str] | None = None  # MMLU: each prompt's domain (e.g. "anatomy")
     strong_model: str = STRONG_MODEL
     weak_model: str = WEAK_MODEL
     sampled_from: int | None = None  # prompts before --sample, when sampled
@@ -83,12 +90,24 @@ class BenchmarkData:
             prompts=[self.prompts[i] for i in keep],
             strong_scores=self.strong_scores[keep],
             weak_scores=self.weak_scores[keep],
+            subjects=None if self.subjects is None else [self.subjects[i] for i in keep],
             sampled_from=len(self),
             sample_seed=seed,
         )
 
 
-# --- finding the files -------------------------------------------------------------------
+@dataclass
+class Outcomes:
+    """Every row of a benchmark's response files, in file order, before decontamination;
+    scores are 0/100 (correct or not)."""
+
+    prompts: list[str] = field(default_factory=list)
+    strong: list[float] = field(default_factory=list)
+    weak: list[float] = field(default_factory=list)
+    subjects: list[str] | None = None
+
+
+# --- finding RouteLLM's files ------------------------------------------------------------
 
 
 def _has_benchmark(folder: Path, benchmark: Benchmark) -> bool:
@@ -101,20 +120,13 @@ def _has_benchmark(folder: Path, benchmark: Benchmark) -> bool:
 
 
 def locate(data_dir: Path, benchmark: Benchmark) -> Path:
-    """The benchmark's folder under ``data_dir``: a RouteLLM ``evals`` folder, a clone of
-    RouteLLM, the shared folder (``data/routellm-evals``), or the benchmark folder itself."""
+    """The benchmark's folder under ``data_dir``: a clone of RouteLLM, its ``routellm``
+    package folder, its ``evals`` folder, or the benchmark folder itself."""
     data_dir = data_dir.expanduser()
     if not data_dir.is_dir():
         raise EvalDataError(f"data folder {data_dir} does not exist")
     sub = SUBDIRS[benchmark]
-    roots = [
-        data_dir,
-        data_dir / "routellm-evals",
-        data_dir / "data" / "routellm-evals",
-        data_dir / "shared" / "data" / "routellm-evals",
-        data_dir / "routellm" / "evals",
-        data_dir / "evals",
-    ]
+    roots = [data_dir, data_dir / "routellm" / "evals", data_dir / "evals"]
     candidates = [data_dir]
     for root in roots:
         candidates += [root / sub, root / benchmark]
@@ -132,9 +144,11 @@ def locate(data_dir: Path, benchmark: Benchmark) -> Path:
 # --- reading -----------------------------------------------------------------------------
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Objects of a JSON-lines file (gzip'd when its name ends in .gz), with line numbers."""
     try:
-        with path.open(encoding="utf-8") as handle:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
                 if not line.strip():
                     continue
@@ -146,20 +160,17 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
                     raise EvalDataError(f"{path}:{number}: expected a JSON object")
                 yield number, item
     except OSError as exc:
-        raise EvalDataError(f"cannot read {path}: {exc.strerror}") from None
+        raise EvalDataError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def read_contaminated(folder: Path) -> tuple[set[str], Path | None]:
-    path = folder / CONTAMINATED
-    if not path.is_file():
-        return set(), None
+def read_contaminated(path: Path) -> set[str]:
     prompts = set()
     for number, item in _jsonl(path):
         prompt = item.get("eval_prompt")
         if not isinstance(prompt, str):
             raise EvalDataError(f"{path}:{number}: no eval_prompt string")
         prompts.add(prompt)
-    return prompts, path
+    return prompts
 
 
 _TRUE = {"true", "1", "1.0", "yes"}
@@ -175,12 +186,11 @@ def _boolean(value: str | None, path: Path, row: int, column: str) -> float:
     raise EvalDataError(f"{path}: row {row}: column {column!r} is {value!r}, not True/False")
 
 
-def _read_outcomes(paths: list[Path]) -> tuple[list[str], list[float], list[float]]:
-    """Prompts and 0/100 correctness of each model from RouteLLM's response csvs."""
-    prompts: list[str] = []
-    strong: list[float] = []
-    weak: list[float] = []
-    for path in paths:
+def _read_csvs(paths: list[Path], subjects: list[str] | None) -> Outcomes:
+    """Prompts and 0/100 correctness of each model from RouteLLM's response csvs;
+    ``subjects``: one per path, repeated for each of its rows."""
+    outcomes = Outcomes(subjects=None if subjects is None else [])
+    for index, path in enumerate(paths):
         try:
             with path.open(encoding="utf-8", newline="") as handle:
                 reader = csv.DictReader(handle)
@@ -189,55 +199,74 @@ def _read_outcomes(paths: list[Path]) -> tuple[list[str], list[float], list[floa
                     if column not in columns:
                         raise EvalDataError(f"{path}: no {column!r} column")
                 for row_number, row in enumerate(reader, 1):
-                    prompts.append(row["prompt"])
-                    strong.append(_boolean(row[STRONG_MODEL], path, row_number, STRONG_MODEL))
-                    weak.append(_boolean(row[WEAK_MODEL], path, row_number, WEAK_MODEL))
+                    outcomes.prompts.append(row["prompt"])
+                    outcomes.strong.append(
+                        _boolean(row[STRONG_MODEL], path, row_number, STRONG_MODEL)
+                    )
+                    outcomes.weak.append(_boolean(row[WEAK_MODEL], path, row_number, WEAK_MODEL))
+                    if outcomes.subjects is not None and subjects is not None:
+                        outcomes.subjects.append(subjects[index])
         except OSError as exc:
             raise EvalDataError(f"cannot read {path}: {exc.strerror}") from None
         except csv.Error as exc:
             raise EvalDataError(f"{path}: not a valid CSV file ({exc})") from None
-    return prompts, strong, weak
+    return outcomes
+
+
+def read_outcomes(folder: Path, benchmark: PackagedBenchmark) -> Outcomes:
+    """All rows of RouteLLM's MMLU (files in name order) or GSM8K responses in ``folder``
+    (the benchmark's own folder, as ``locate`` returns it)."""
+    if benchmark == "gsm8k":
+        return _read_csvs([folder / "gsm8k_responses.csv"], None)
+    paths = sorted((folder / "responses").glob("mmlu_*.csv"))
+    if not paths:
+        raise EvalDataError(f"no mmlu_*.csv files in {folder / 'responses'}")
+    return _read_csvs(paths, [path.stem.removeprefix("mmlu_") for path in paths])
 
 
 def _decontaminated(
     name: Benchmark,
-    folder: Path,
-    prompts: list[str],
-    strong: list[float],
-    weak: list[float],
-    label: str,
+    source: Path,
+    outcomes: Outcomes,
+    contamination_file: Path | None,
+    label: str = "accuracy (%)",
     dropped_if: list[bool] | None = None,
 ) -> BenchmarkData:
-    contaminated, contamination_file = read_contaminated(folder)
+    contaminated = read_contaminated(contamination_file) if contamination_file else set()
+    prompts = outcomes.prompts
     if dropped_if is None:
         dropped_if = [p in contaminated for p in prompts]
     keep = [i for i, drop in enumerate(dropped_if) if not drop]
     if not keep:
-        raise EvalDataError(f"no {name} prompts left in {folder} after decontamination")
+        raise EvalDataError(f"no {name} prompts left in {source} after decontamination")
+    subjects = outcomes.subjects
     return BenchmarkData(
         name=name,
         prompts=[prompts[i] for i in keep],
-        strong_scores=np.asarray([strong[i] for i in keep], dtype=np.float64),
-        weak_scores=np.asarray([weak[i] for i in keep], dtype=np.float64),
+        strong_scores=np.asarray([outcomes.strong[i] for i in keep], dtype=np.float64),
+        weak_scores=np.asarray([outcomes.weak[i] for i in keep], dtype=np.float64),
         quality_label=label,
-        source=folder,
+        source=source,
         total_prompts=len(prompts),
         contaminated_dropped=len(prompts) - len(keep),
         contamination_file=contamination_file,
+        subjects=None if subjects is None else [subjects[i] for i in keep],
     )
 
 
+def _contamination_file(folder: Path) -> Path | None:
+    path = folder / CONTAMINATED
+    return path if path.is_file() else None
+
+
 def load_mmlu(folder: Path) -> BenchmarkData:
-    paths = sorted((folder / "responses").glob("mmlu_*.csv"))
-    if not paths:
-        raise EvalDataError(f"no mmlu_*.csv files in {folder / 'responses'}")
-    prompts, strong, weak = _read_outcomes(paths)
-    return _decontaminated("mmlu", folder, prompts, strong, weak, "accuracy (%)")
+    outcomes = read_outcomes(folder, "mmlu")
+    return _decontaminated("mmlu", folder, outcomes, _contamination_file(folder))
 
 
 def load_gsm8k(folder: Path) -> BenchmarkData:
-    prompts, strong, weak = _read_outcomes([folder / "gsm8k_responses.csv"])
-    return _decontaminated("gsm8k", folder, prompts, strong, weak, "accuracy (%)")
+    outcomes = read_outcomes(folder, "gsm8k")
+    return _decontaminated("gsm8k", folder, outcomes, _contamination_file(folder))
 
 
 def load_mtbench(folder: Path) -> BenchmarkData:
@@ -254,10 +283,9 @@ def load_mtbench(folder: Path) -> BenchmarkData:
             raise EvalDataError(f"{judgements_path}:{number}: score is not a number")
         scores.setdefault((item.get("question_id"), str(model)), []).append(float(score))
 
-    contaminated, _ = read_contaminated(folder)
-    prompts: list[str] = []
-    strong: list[float] = []
-    weak: list[float] = []
+    contamination_file = _contamination_file(folder)
+    contaminated = read_contaminated(contamination_file) if contamination_file else set()
+    outcomes = Outcomes()
     dropped: list[bool] = []
     for number, item in _jsonl(questions_path):
         turns = item.get("turns")
@@ -272,16 +300,68 @@ def load_mtbench(folder: Path) -> BenchmarkData:
                     f"{judgements_path}: no judgement of question {qid} for model {model}"
                 )
             per_model.append(sum(judged) / len(judged))
-        prompts.append(turns[0])
-        strong.append(per_model[0])
-        weak.append(per_model[1])
+        outcomes.prompts.append(turns[0])
+        outcomes.strong.append(per_model[0])
+        outcomes.weak.append(per_model[1])
         dropped.append(any(turn in contaminated for turn in turns[:2]))
     return _decontaminated(
-        "mt-bench", folder, prompts, strong, weak, "MT-Bench score (1-10)", dropped
+        "mt-bench", folder, outcomes, contamination_file, "MT-Bench score (1-10)", dropped
     )
 
 
 def load_benchmark(data_dir: Path, benchmark: Benchmark) -> BenchmarkData:
+    """The benchmark from a RouteLLM checkout (or any folder ``locate`` accepts)."""
     folder = locate(data_dir, benchmark)
     loader = {"mmlu": load_mmlu, "gsm8k": load_gsm8k, "mt-bench": load_mtbench}[benchmark]
     return loader(folder)
+
+
+# --- the packaged copy -------------------------------------------------------------------
+# ``<benchmark>.jsonl.gz``: one object per response row, in RouteLLM's order, with
+# ``prompt``, ``strong`` and ``weak`` (booleans: answered correctly) and, for MMLU,
+# ``subject``; ``<benchmark>-contaminated.jsonl.gz``: RouteLLM's contamination list.
+
+
+def packaged_dir() -> Path:
+    return Path(str(files("localrouter.evaluation") / "routellm_data"))
+
+
+def packaged_files(benchmark: PackagedBenchmark) -> tuple[str, str]:
+    """Names of the outcomes file and the contamination list in ``packaged_dir()``."""
+    return f"{benchmark}.jsonl.gz", f"{benchmark}-contaminated.jsonl.gz"
+
+
+def packed_row(outcomes: Outcomes, index: int) -> dict[str, Any]:
+    """Row ``index`` of ``outcomes`` as stored in the packaged copy."""
+    row: dict[str, Any] = {"prompt": outcomes.prompts[index]}
+    if outcomes.subjects is not None:
+        row["subject"] = outcomes.subjects[index]
+    row["strong"] = outcomes.strong[index] > 0
+    row["weak"] = outcomes.weak[index] > 0
+    return row
+
+
+def _read_packed(path: Path) -> Outcomes:
+    outcomes = Outcomes()
+    for number, row in _jsonl(path):
+        prompt, strong, weak = row.get("prompt"), row.get("strong"), row.get("weak")
+        if not (isinstance(prompt, str) and isinstance(strong, bool) and isinstance(weak, bool)):
+            raise EvalDataError(f"{path}:{number}: expected prompt, strong and weak")
+        outcomes.prompts.append(prompt)
+        outcomes.strong.append(100.0 if strong else 0.0)
+        outcomes.weak.append(100.0 if weak else 0.0)
+        if "subject" in row:
+            if outcomes.subjects is None:
+                outcomes.subjects = []
+            outcomes.subjects.append(str(row["subject"]))
+    if outcomes.subjects is not None and len(outcomes.subjects) != len(outcomes.prompts):
+        raise EvalDataError(f"{path}: some rows have no subject")
+    return outcomes
+
+
+def load_packaged(benchmark: PackagedBenchmark) -> BenchmarkData:
+    """MMLU or GSM8K from the copy shipped in the package: no download, no ``--data``."""
+    folder = packaged_dir()
+    outcomes_name, contaminated_name = packaged_files(benchmark)
+    outcomes = _read_packed(folder / outcomes_name)
+    return _decontaminated(benchmark, folder, outcomes, folder / contaminated_name)
