@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -80,17 +83,59 @@ def test_table_output(folder: Path, tmp_path: Path) -> None:
     assert ("strong" in result.stdout) or ("weak" in result.stdout)
 
 
+def _run_with_terminal_stderr(*args: str, home: Path) -> tuple[int, str, str]:
+    """``predict`` with stdout on a pipe and stderr on a pseudo-terminal (progress bars are
+    drawn only on a terminal): exit status, stdout, everything written to stderr."""
+    env = {**os.environ, "LOCALROUTER_HOME": str(home), "TERM": "xterm"}
+    env.pop("LOCALROUTER_ENV", None)
+    master, slave = pty.openpty()
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the process closed its end
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "localrouter", "routellm", "predict", *args],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env=env,
+        )
+        os.close(slave)
+        reader.start()
+        stdout, _ = process.communicate(timeout=120)
+        reader.join(timeout=10)
+    finally:
+        os.close(master)
+    return process.returncode, stdout.decode(), b"".join(chunks).decode(errors="replace")
+
+
 def test_conversion_shows_progress_on_stderr_only(
     checkpoint_factory: Callable[..., Path], tmp_path: Path
 ) -> None:
-    import shutil
-
     fresh = tmp_path / "fresh"
     shutil.copytree(checkpoint_factory(layout="bert"), fresh, ignore=shutil.ignore_patterns("onnx"))
-    result = run("--model-dir", str(fresh), "--json", "hi", home=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert len(result.stdout.splitlines()) == 1  # stdout stays machine-readable
+    status, stdout, stderr = _run_with_terminal_stderr(
+        "--model-dir", str(fresh), "--json", "hi", home=tmp_path
+    )
+    assert status == 0, stderr
     assert (fresh / "onnx" / "manifest.json").exists()
+    assert "converting" in stderr.lower()  # the bar was drawn on stderr
+    assert [json.loads(line)["index"] for line in stdout.splitlines()] == [0]  # stdout: JSON only
+
+    # Converted already: the next run draws no bar.
+    status, stdout, stderr = _run_with_terminal_stderr(
+        "--model-dir", str(fresh), "--json", "hi", home=tmp_path
+    )
+    assert status == 0 and "converting" not in stderr.lower(), stderr
 
 
 @pytest.mark.parametrize(

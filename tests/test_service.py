@@ -237,17 +237,26 @@ def test_a_configured_folder_that_is_not_a_checkpoint_is_failed(home: Path, tmp_
         service.close()
 
 
-def test_a_model_that_cannot_load_is_failed(home: Path, model_dir: Path) -> None:
-    (model_dir / "config.json").write_text("{not json", encoding="utf-8")
+def test_a_model_that_cannot_load_is_failed_without_a_reload_storm(
+    home: Path, model_dir: Path
+) -> None:
+    config = model_dir / "config.json"
+    good = config.read_text(encoding="utf-8")
+    config.write_text("{not json", encoding="utf-8")
     service = _service(home, Settings(model_dir=model_dir))
     try:
         with pytest.raises(RouterUnavailable, match="could not be loaded"):
             service.predict(["x"])
         status = service.status()
         assert status["state"] == "failed" and "could not be loaded" in status["error"]
-        with pytest.raises(RouterUnavailable):  # answered at once, no reload storm
-            service.predict(["x"])
-        assert status["load_count"] == 0
+        # Repaired on disk: a service that tried to load again on every request would now
+        # succeed. The next requests are answered with the remembered error instead.
+        config.write_text(good, encoding="utf-8")
+        for _ in range(3):
+            with pytest.raises(RouterUnavailable, match="could not be loaded"):
+                service.predict(["x"])
+        status = service.status()
+        assert status["state"] == "failed" and status["load_count"] == 0
     finally:
         service.close()
 
