@@ -31,7 +31,6 @@ import numpy as np
 
 Benchmark = Literal["mmlu", "gsm8k", "mt-bench"]
 PackagedBenchmark = Literal["mmlu", "gsm8k"]
-BENCHMARKS: tuple[Benchmark, ...] = ("mmlu", "gsm8k", "mt-bench")
 PACKAGED: tuple[PackagedBenchmark, ...] = ("mmlu", "gsm8k")
 
 # RouteLLM's routed pair for these files.

@@ -161,8 +161,3 @@ def score(
         apgr=apgr(curve, weak_quality, strong_quality),
         cpt={f: cpt(curve, weak_quality, strong_quality, f) for f in fractions},
     )
-
-
-def quality_at_share(curve: Curve, share: float) -> float:
-    """Interpolated quality at a strong share (for tables of operating points)."""
-    return float(np.interp(share, curve.strong_share, curve.quality))
