@@ -32,8 +32,9 @@ HEAD_BIAS = [2.255, -0.635, 0.104]
 # (threshold 0.3), worst at equal strong share 97.8%, p99 |dwin_rate| 0.045, mean 0.0123
 # (before the prompts were decontaminated: 97.25%, 97.5%, 0.047, 0.0124). Converter 2
 # (per-token FFN-output activations, no smoothing) measured 96.10%, 96.30%, p99 0.069,
-# mean 0.019 on the earlier set, so these bars catch a regression. The issue's 99% bar is not reached by
-# int8 with ONNX Runtime's fast kernels on this model; see README "Why int8 by default".
+# mean 0.019 on the earlier set, so these bars catch a regression. The issue's 99% bar is
+# not reached by int8 with ONNX Runtime's fast kernels on this model; see README "Why int8
+# by default".
 MIN_AGREEMENT = 0.965
 MIN_MATCHED_AGREEMENT = 0.97
 MAX_P99_DELTA = 0.055

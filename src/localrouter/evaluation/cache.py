@@ -140,7 +140,7 @@ class WinRateCache:
     def load(self, key: str, count: int) -> np.ndarray | None:
         path = self.path(key)
         try:
-            values = np.load(path, allow_pickle=False)
+            values: np.ndarray = np.load(path, allow_pickle=False)
         except (OSError, ValueError):
             return None
         if values.shape != (count,) or not np.all(np.isfinite(values)):

@@ -53,7 +53,7 @@ class Calibration:
 def _shortest_decimal(lower: float, upper: float) -> float:
     """The number with the fewest decimals in (lower, upper]; ``upper`` if none is short."""
     for digits in range(1, 13):
-        scale = 10**digits
+        scale: int = 10**digits
         candidate = round((math.floor(lower * scale) + 1) / scale, digits)
         if candidate <= lower:  # lower * scale rounded down across an integer
             candidate = round(candidate + 1 / scale, digits)
