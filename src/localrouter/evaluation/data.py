@@ -342,6 +342,7 @@ def packed_row(outcomes: Outcomes, index: int) -> dict[str, Any]:
 
 def _read_packed(path: Path) -> Outcomes:
     outcomes = Outcomes()
+    subjects: list[object] = []
     for number, row in _jsonl(path):
         prompt, strong, weak = row.get("prompt"), row.get("strong"), row.get("weak")
         if not (isinstance(prompt, str) and isinstance(strong, bool) and isinstance(weak, bool)):
@@ -349,12 +350,11 @@ def _read_packed(path: Path) -> Outcomes:
         outcomes.prompts.append(prompt)
         outcomes.strong.append(100.0 if strong else 0.0)
         outcomes.weak.append(100.0 if weak else 0.0)
-        if "subject" in row:
-            if outcomes.subjects is None:
-                outcomes.subjects = []
-            outcomes.subjects.append(str(row["subject"]))
-    if outcomes.subjects is not None and len(outcomes.subjects) != len(outcomes.prompts):
-        raise EvalDataError(f"{path}: some rows have no subject")
+        subjects.append(row.get("subject"))
+    if any(subject is not None for subject in subjects):
+        if not all(isinstance(subject, str) for subject in subjects):
+            raise EvalDataError(f"{path}: some rows have no subject")
+        outcomes.subjects = [str(subject) for subject in subjects]
     return outcomes
 
 
