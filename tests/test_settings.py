@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ from localrouter.settings import Settings, SettingsError, load_settings, save_se
 
 def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {"LOCALROUTER_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    if "PYTHONPATH" in os.environ:  # the code under test, not whichever copy is installed
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return subprocess.run(
         [sys.executable, "-m", "localrouter", *args],
         capture_output=True,
@@ -108,3 +111,8 @@ def test_config_show_hides_inline_api_keys(tmp_path: Path) -> None:
     result = run_cli("config", "show", home=home)
     assert result.returncode == 0, result.stderr
     assert "sk-secret-value" not in result.stdout
+    # The rest is shown, and the key is marked as set, not dropped.
+    shown = yaml.safe_load(result.stdout)
+    providers = {p["name"]: p for p in shown["providers"]}
+    assert providers["openai"]["base_url"] == "https://api.openai.com/v1"
+    assert providers["openai"]["api_key"] == "***" and providers["ollama"]["api_key"] is None
