@@ -25,6 +25,7 @@ from localrouter.gateway.apis.common import (
     text_of_parts,
     unsupported,
 )
+from localrouter.gateway.errors import ApiError
 
 # Request fields echoed on the Response object, with the defaults OpenAI reports.
 _ECHOED: dict[str, Any] = {
@@ -461,7 +462,11 @@ def _tool_to_responses(tool: Json) -> Json:
 
 
 def chat_from_response(response: Json) -> Json:
-    """A ``Response`` object as a chat completion."""
+    """A ``Response`` object as a chat completion (a failed one as a 502)."""
+    if response.get("status") == "failed":
+        error = response.get("error") or {}
+        message = error.get("message") or "the upstream response failed"
+        raise ApiError(502, f"the upstream response failed: {message}", "upstream_error")
     texts: list[str] = []
     refusals: list[str] = []
     calls: list[Json] = []
