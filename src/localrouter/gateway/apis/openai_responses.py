@@ -465,8 +465,8 @@ def chat_from_response(response: Json) -> Json:
     """A ``Response`` object as a chat completion (a failed one as a 502)."""
     if response.get("status") == "failed":
         error = response.get("error") or {}
-        message = error.get("message") or "the upstream response failed"
-        raise ApiError(502, f"the upstream response failed: {message}", "upstream_error")
+        reason = error.get("message") or "no reason given"
+        raise ApiError(502, f"the upstream response failed: {reason}", "upstream_error")
     texts: list[str] = []
     refusals: list[str] = []
     calls: list[Json] = []
