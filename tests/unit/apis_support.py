@@ -12,19 +12,21 @@ from pydantic import BaseModel, TypeAdapter
 _ANTHROPIC_EVENT: TypeAdapter[Any] = TypeAdapter(at.RawMessageStreamEvent)
 _RESPONSE_EVENT: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
 # Fields OpenAI's API sends on a Response that the SDK's type does not declare.
-RESPONSE_EXTRAS = {"store"}
+RESPONSE_EXTRAS = frozenset({"store"})
 
 
-def no_extra(model: Any, allowed: set[str] = frozenset(), path: str = "") -> None:  # type: ignore[assignment]
+def no_extra(model: Any, allowed: frozenset[str] = frozenset(), path: str = "") -> None:
     """The SDK types accept unknown keys; a typo'd or invented field must fail the test."""
     if isinstance(model, BaseModel):
+        if isinstance(model, Response):
+            allowed = allowed | RESPONSE_EXTRAS
         extra = set(model.model_extra or {}) - allowed
         assert not extra, f"unknown fields at {path or 'top'}: {sorted(extra)}"
         for name in type(model).model_fields:
-            no_extra(getattr(model, name), set(), f"{path}.{name}")
+            no_extra(getattr(model, name), path=f"{path}.{name}")
     elif isinstance(model, list):
         for index, item in enumerate(model):
-            no_extra(item, set(), f"{path}[{index}]")
+            no_extra(item, path=f"{path}[{index}]")
 
 
 def message(data: Any) -> at.Message:
@@ -45,17 +47,14 @@ def anthropic_event(name: str, data: Any) -> Any:
 
 def response(data: Any) -> Response:
     parsed = Response.model_validate(data, strict=True)
-    no_extra(parsed, RESPONSE_EXTRAS)
+    no_extra(parsed)
     return parsed
 
 
 def response_event(name: str, data: Any) -> Any:
     assert data["type"] == name, "the SSE event name is the data's type"
     parsed = _RESPONSE_EVENT.validate_python(data, strict=True)
-    no_extra(parsed, RESPONSE_EXTRAS if name.startswith("response.") else set())
-    inner = getattr(parsed, "response", None)
-    if inner is not None:
-        no_extra(inner, RESPONSE_EXTRAS)
+    no_extra(parsed)
     return parsed
 
 
