@@ -217,6 +217,7 @@ CLIENT_REQUESTS = [
         "tool_choice a named tool; structured output and effort",
         {
             "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"name": "f", "input_schema": {"type": "object"}}],
             "tool_choice": {"type": "tool", "name": "f"},
             "output_config": {
                 "format": {"type": "json_schema", "schema": {"type": "object"}},
@@ -225,6 +226,9 @@ CLIENT_REQUESTS = [
         },
         _chat(
             messages=[{"role": "user", "content": "hi"}],
+            tools=[
+                {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+            ],
             tool_choice={"type": "function", "function": {"name": "f"}},
             response_format={
                 "type": "json_schema",

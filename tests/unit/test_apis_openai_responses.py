@@ -12,6 +12,7 @@ from localrouter.gateway.errors import ApiError
 from tests.unit import apis_support as sdk
 
 PNG_URL = "data:image/png;base64,iVBORw0KGgo="
+FUNCTION_TOOL = {"type": "function", "name": "f", "parameters": {"type": "object"}}
 
 
 # (name, Responses request fields, expected chat request fields besides model)
@@ -168,12 +169,16 @@ CLIENT_REQUESTS = [
         },
     ),
     (
-        "json_object and tool_choice required",
-        {"input": "hi", "text": {"format": {"type": "json_object"}}, "tool_choice": "required"},
+        "json_object; tool_choice and parallel_tool_calls dropped without tools",
+        {
+            "input": "hi",
+            "text": {"format": {"type": "json_object"}},
+            "tool_choice": "required",
+            "parallel_tool_calls": True,
+        },
         {
             "messages": [{"role": "user", "content": "hi"}],
             "response_format": {"type": "json_object"},
-            "tool_choice": "required",
         },
     ),
 ]
@@ -213,7 +218,10 @@ def test_previous_conversation_goes_between_instructions_and_input() -> None:
             " API; only function tools can be",
         ),
         ({"tools": [{"type": "file_search", "vector_store_ids": ["v"]}]}, "'file_search'"),
-        ({"tool_choice": {"type": "web_search_preview"}}, "tool_choice 'web_search_preview'"),
+        (
+            {"tools": [FUNCTION_TOOL], "tool_choice": {"type": "web_search_preview"}},
+            "tool_choice 'web_search_preview'",
+        ),
         ({"background": True}, "background mode"),
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "a 'item_reference' item"),
         (
@@ -427,7 +435,6 @@ def test_chat_request_to_responses() -> None:
             {
                 "type": "function",
                 "name": "w",
-                "description": None,
                 "parameters": {"type": "object"},
                 "strict": False,
             }
@@ -511,3 +518,36 @@ def test_incomplete_response_is_length_and_failed_is_a_502() -> None:
     with pytest.raises(ApiError) as caught:
         orr.chat_from_response(failed)
     assert caught.value.status == 502 and "boom" in caught.value.message
+
+
+def test_conversation_after_a_tool_call_continues_with_its_output() -> None:
+    """What the store keeps lets previous_response_id + function_call_output continue."""
+    completion = _completion(
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "w", "arguments": "{}"}}
+            ],
+        },
+        "tool_calls",
+    )
+    first = {"model": "m", "instructions": "rules", "input": "weather?"}
+    stored = orr.conversation_after(first, [], orr.response_from_chat(completion, first))
+    follow_up = {
+        "model": "m",
+        "instructions": "rules",
+        "input": [{"type": "function_call_output", "call_id": "call_1", "output": "sunny"}],
+    }
+    assert orr.chat_request(follow_up, stored)["messages"] == [
+        {"role": "system", "content": "rules"},
+        {"role": "user", "content": "weather?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "w", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+    ]

@@ -563,3 +563,15 @@ def test_sse_decoder_handles_crlf_comments_and_multiline_data() -> None:
     events = [e for i in range(len(raw)) for e in decoder.feed(raw[i : i + 1])]
     assert events == [("a", '{"x":\n1}')]
     assert decoder.finish() == [(None, "tail")]
+
+
+@pytest.mark.parametrize(
+    "translator", [AnthropicEventsFromChat(), ResponsesEventsFromChat(REQUEST)]
+)
+def test_an_upstream_error_chunk_raises_stream_failed(translator: Any) -> None:
+    translator.feed(_chunk({"content": "par"}))
+    with pytest.raises(StreamFailed) as caught:
+        translator.feed(
+            {"error": {"message": "model crashed", "type": "server_error", "code": None}}
+        )
+    assert (caught.value.message, caught.value.type) == ("model crashed", "server_error")

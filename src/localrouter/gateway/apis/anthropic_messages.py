@@ -83,20 +83,22 @@ def chat_request(body: Json) -> Json:
     for key in ("temperature", "top_p"):
         if body.get(key) is not None:
             chat[key] = body[key]
-    if body.get("stop_sequences"):
+    if isinstance(body.get("stop_sequences"), list) and body["stop_sequences"]:
         chat["stop"] = list(body["stop_sequences"])
-    user_id = (body.get("metadata") or {}).get("user_id")
+    metadata = body.get("metadata")
+    user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
     if isinstance(user_id, str):
         chat["user"] = user_id
     tools = body.get("tools")
-    if tools:
+    if isinstance(tools, list) and tools:
         chat["tools"] = [_tool_to_chat(tool) for tool in tools]
     choice = body.get("tool_choice")
-    if isinstance(choice, dict):
+    if isinstance(choice, dict) and chat.get("tools"):  # chat servers refuse it without tools
         _tool_choice_to_chat(choice, chat)
     if body.get("mcp_servers"):
         raise unsupported("MCP servers (mcp_servers)", "openai-chat", param="mcp_servers")
-    output_config = body.get("output_config") or {}
+    output_config = body.get("output_config")
+    output_config = output_config if isinstance(output_config, dict) else {}
     fmt = output_config.get("format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         chat["response_format"] = {

@@ -6,6 +6,20 @@ import time
 from typing import Any
 
 from localrouter.gateway.apis.common import Json
+from localrouter.gateway.apis.errors import StreamFailed
+
+
+def raise_if_error(chunk: Json) -> None:
+    """An upstream's mid-stream error chunk (``{"error": {...}}``) as :class:`StreamFailed`."""
+    error = chunk.get("error")
+    if error is None or chunk.get("choices"):
+        return
+    details = error if isinstance(error, dict) else {"message": str(error)}
+    raise StreamFailed(
+        str(details.get("message") or "the upstream stream failed"),
+        str(details.get("type") or "api_error"),
+        details.get("code") if isinstance(details.get("code"), str) else None,
+    )
 
 
 def chunk_choice(chunk: Json) -> Json:

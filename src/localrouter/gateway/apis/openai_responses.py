@@ -68,13 +68,16 @@ def chat_request(body: Json, history: list[Json] | None = None) -> Json:
     chat: Json = {"model": body.get("model"), "messages": messages}
     if isinstance(body.get("max_output_tokens"), int):
         chat[MAX_TOKENS_FIELD] = body["max_output_tokens"]
-    for key in ("temperature", "top_p", "parallel_tool_calls", "user", "safety_identifier"):
+    for key in ("temperature", "top_p", "user", "safety_identifier"):
         if body.get(key) is not None:
             chat[key] = body[key]
     if body.get("tools"):
         chat["tools"] = [_tool_to_chat(tool) for tool in body["tools"]]
-    if body.get("tool_choice") is not None:
-        chat["tool_choice"] = _tool_choice_to_chat(body["tool_choice"])
+        # Chat servers refuse these two without tools (Responses clients send them anyway).
+        if body.get("tool_choice") is not None:
+            chat["tool_choice"] = _tool_choice_to_chat(body["tool_choice"])
+        if body.get("parallel_tool_calls") is not None:
+            chat["parallel_tool_calls"] = body["parallel_tool_calls"]
     fmt = (body.get("text") or {}).get("format")
     if isinstance(fmt, dict):
         response_format = _format_to_chat(fmt)
@@ -329,6 +332,12 @@ def output_messages(response: Json) -> list[Json]:
     )
 
 
+def conversation_after(request: Json, history: list[Json], response: Json) -> list[Json]:
+    """What the store keeps for ``response``: the earlier conversation, this request's input
+    and the answer, in chat format (instructions left out, as OpenAI does)."""
+    return [*history, *input_messages(request.get("input")), *output_messages(response)]
+
+
 # ------------------------------------------------- chat request -> Responses upstream
 
 
@@ -448,14 +457,13 @@ def _tool_to_responses(tool: Json) -> Json:
     if tool.get("type") != "function":
         raise unsupported(f"a {tool.get('type')!r} tool", "openai-responses", param="tools")
     function = tool.get("function") or {}
-    return {
-        "type": "function",
-        "name": function.get("name"),
-        "description": function.get("description"),
-        "parameters": function.get("parameters") or {"type": "object", "properties": {}},
-        # Responses function tools are strict unless told otherwise; chat tools are not.
-        "strict": bool(function.get("strict", False)),
-    }
+    out: Json = {"type": "function", "name": function.get("name")}
+    if function.get("description"):
+        out["description"] = function["description"]
+    out["parameters"] = function.get("parameters") or {"type": "object", "properties": {}}
+    # Responses function tools are strict unless told otherwise; chat tools are not.
+    out["strict"] = bool(function.get("strict", False))
+    return out
 
 
 # ------------------------------------------------- Responses upstream answer -> chat

@@ -26,6 +26,7 @@ from localrouter.gateway.apis.chunks import (
     ToolCallCollector,
     chunk_choice,
     delta_text,
+    raise_if_error,
 )
 from localrouter.gateway.apis.common import Json, new_id
 from localrouter.gateway.apis.errors import StreamFailed, anthropic_error
@@ -51,6 +52,9 @@ class AnthropicEventsFromChat:
         self.usage: Json = {"input_tokens": 0, "output_tokens": 0}
 
     def feed(self, chunk: Json) -> list[Event]:
+        """Events for one upstream chunk; an error chunk raises :class:`StreamFailed` (then
+        call :meth:`fail`)."""
+        raise_if_error(chunk)
         events: list[Event] = []
         if not self.started:
             events += self._start(chunk)

@@ -17,6 +17,7 @@ from localrouter.gateway.apis.chunks import (
     ToolCallCollector,
     chunk_choice,
     delta_text,
+    raise_if_error,
 )
 from localrouter.gateway.apis.common import Json, new_id
 from localrouter.gateway.apis.errors import StreamFailed
@@ -55,6 +56,9 @@ class ResponsesEventsFromChat:
         self._usage: Any = None
 
     def feed(self, chunk: Json) -> list[Event]:
+        """Events for one upstream chunk; an error chunk raises :class:`StreamFailed` (then
+        call :meth:`fail`)."""
+        raise_if_error(chunk)
         events: list[Event] = []
         if not self.started:
             if not self._model_given and chunk.get("model"):
