@@ -3,6 +3,7 @@ the SDKs' own types."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -287,7 +288,10 @@ CLIENT_REQUESTS = [
 def test_anthropic_request_to_chat(
     request_fields: dict[str, Any], expected: dict[str, Any]
 ) -> None:
-    assert am.chat_request({**BASE, **request_fields}) == expected
+    body = {**BASE, **request_fields}
+    before = copy.deepcopy(body)
+    assert am.chat_request(body) == expected
+    assert body == before, "the client's request is read, never changed"
 
 
 UNTRANSLATABLE = [
@@ -717,3 +721,14 @@ def test_round_trip_through_both_directions_keeps_the_conversation() -> None:
         "stop_sequences": ["X"],
         "temperature": 0.3,
     }
+
+
+def test_upstream_headers() -> None:
+    assert am.upstream_headers("sk-ant-1") == {
+        "anthropic-version": "2023-06-01",
+        "x-api-key": "sk-ant-1",
+    }
+    native = am.upstream_headers(
+        None, {"Anthropic-Version": "2024-01-01", "anthropic-beta": "tools-1"}
+    )
+    assert native == {"anthropic-version": "2024-01-01", "anthropic-beta": "tools-1"}

@@ -3,6 +3,7 @@ openai SDK's own types."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -188,7 +189,10 @@ CLIENT_REQUESTS = [
     ("fields", "expected"), [c[1:] for c in CLIENT_REQUESTS], ids=[c[0] for c in CLIENT_REQUESTS]
 )
 def test_responses_request_to_chat(fields: dict[str, Any], expected: dict[str, Any]) -> None:
-    assert orr.chat_request({"model": "auto", **fields}) == {"model": "auto", **expected}
+    body = {"model": "auto", **fields}
+    before = copy.deepcopy(body)
+    assert orr.chat_request(body) == {"model": "auto", **expected}
+    assert body == before, "the client's request is read, never changed"
 
 
 def test_previous_conversation_goes_between_instructions_and_input() -> None:

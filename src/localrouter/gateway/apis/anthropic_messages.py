@@ -33,6 +33,9 @@ from localrouter.gateway.apis.common import (
     unsupported,
 )
 
+# The API version sent to Anthropic upstreams when the client named none (a chat client).
+ANTHROPIC_VERSION = "2023-06-01"
+
 # Anthropic requires ``max_tokens``; chat clients usually leave it out. 8192 is accepted by
 # every Claude model since 3.5 (their smallest output ceiling), long enough for most answers.
 DEFAULT_MAX_TOKENS = 8192
@@ -358,6 +361,21 @@ def usage_from_chat(usage: Any) -> Json:
 
 
 # ------------------------------------------------- chat request -> Anthropic upstream
+
+
+def upstream_headers(
+    api_key: str | None, client_headers: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Headers for an Anthropic upstream: the key as ``x-api-key``, and the client's
+    ``anthropic-version`` / ``anthropic-beta`` when an Anthropic client sent them (native
+    pass-through), else the default version. Header names as lower-case keys."""
+    client = {k.lower(): v for k, v in (client_headers or {}).items()}
+    headers = {"anthropic-version": client.get("anthropic-version") or ANTHROPIC_VERSION}
+    if client.get("anthropic-beta"):
+        headers["anthropic-beta"] = client["anthropic-beta"]
+    if api_key:
+        headers["x-api-key"] = api_key
+    return headers
 
 
 def anthropic_request(chat: Json) -> Json:
