@@ -575,3 +575,33 @@ def test_an_upstream_error_chunk_raises_stream_failed(translator: Any) -> None:
             {"error": {"message": "model crashed", "type": "server_error", "code": None}}
         )
     assert (caught.value.message, caught.value.type) == ("model crashed", "server_error")
+
+
+@pytest.mark.parametrize("size", [None, 5])
+def test_anthropic_client_answered_by_a_responses_upstream_through_the_pivot(
+    size: int | None,
+) -> None:
+    """Responses events -> chat chunks -> Anthropic events: two translators, one pivot."""
+    name = "text then two tool calls in pieces (OpenAI style)"
+    _, upstream = _run_responses(CHAT_STREAMS[name], None)
+    to_chat = ChatChunksFromResponses()
+    to_anthropic = AnthropicEventsFromChat()
+    events = []
+    for event_name, text in _decode(_frame(list(upstream), done=False), size):
+        for chunk in to_chat.feed(event_name, json.loads(text)):
+            events += to_anthropic.feed(chunk)
+    events += to_anthropic.finish()
+    _check_anthropic_grammar(events)
+    snapshot = None
+    json_bufs: dict[int, bytes] = {}
+    for event_name, data in events:
+        parsed = sdk.anthropic_event(event_name, data)
+        if parsed is not None:
+            snapshot = accumulate_event(
+                event=parsed, current_snapshot=snapshot, json_bufs=json_bufs
+            )
+    assert snapshot is not None
+    assert [b.type for b in snapshot.content] == ["text", "tool_use", "tool_use"]
+    assert snapshot.content[1].input == {"path": "."}  # type: ignore[union-attr]
+    assert snapshot.stop_reason == "tool_use"
+    assert (snapshot.usage.input_tokens, snapshot.usage.output_tokens) == (11, 4)
