@@ -8,25 +8,20 @@ import typer
 
 import localrouter
 
-# Plain click help: typer's rich panels print a value type even for flags ("--json <bool>").
-_HELP_STYLE = None
-
 app = typer.Typer(
     name="localrouter",
     help="A local OpenAI-compatible gateway that routes each prompt to a strong or weak model.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    rich_markup_mode=_HELP_STYLE,
+    # Plain click help (sub-apps inherit it): typer's rich panels print a value type even
+    # for flags ("--json <bool>").
+    rich_markup_mode=None,
 )
 routellm_app = typer.Typer(
-    help="The RouteLLM router model: download, status, predict, evaluate.",
-    no_args_is_help=True,
-    rich_markup_mode=_HELP_STYLE,
+    help="The RouteLLM router model: download, status, predict, evaluate.", no_args_is_help=True
 )
-config_app = typer.Typer(
-    help="The configuration file.", no_args_is_help=True, rich_markup_mode=_HELP_STYLE
-)
+config_app = typer.Typer(help="The configuration file.", no_args_is_help=True)
 
 app.add_typer(routellm_app, name="routellm")
 app.add_typer(config_app, name="config")
@@ -47,4 +42,5 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """A local OpenAI-compatible gateway that routes each prompt to a strong or weak model."""
+    # Only options of the whole program live here; the commands are in their modules.
+    return

@@ -52,12 +52,17 @@ def conversion_progress() -> tuple[ProgressCallback, Callable[[], None]]:
     def update(done: int, total: int) -> None:
         if "bar" not in state:
             from rich.console import Console
-            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TaskProgressColumn,
+                TimeRemainingColumn,
+            )
 
-            bar = Progress(
-                "Converting the router model to ONNX",
-                BarColumn(),
-                DownloadColumn(),
+            bar = Progress(  # ~65 columns: fits an 80-column terminal
+                "Converting the model to ONNX",
+                BarColumn(bar_width=20),
+                TaskProgressColumn(),
                 TimeRemainingColumn(),
                 console=Console(stderr=True),
                 transient=True,
