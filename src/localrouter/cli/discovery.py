@@ -53,15 +53,9 @@ def _read(path: Path) -> dict[str, object]:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OSError:
-        return False
-    return True
+    import psutil  # portable: os.kill(pid, 0) would terminate the process on Windows
+
+    return bool(psutil.pid_exists(pid))
 
 
 def _answers(url: str) -> bool:
