@@ -278,3 +278,11 @@ def test_delete_with_nothing_installed_says_so(cli: Cli) -> None:
     result = cli.run("delete")
     assert result.returncode == 0, result.stderr
     assert "nothing to delete" in result.stdout and "Deleted" not in result.stdout
+
+    part = routellm_dir(cli.home) / "downloads" / ("0" * 40) / "model.safetensors.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"half a file")
+    result = cli.run("delete")
+    assert result.returncode == 0, result.stderr
+    assert "removed an unfinished download" in result.stdout and "Deleted" not in result.stdout
+    assert not part.exists()

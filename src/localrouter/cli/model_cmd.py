@@ -311,7 +311,7 @@ def delete_cmd(url: UrlOption = None) -> None:
     settings = _settings()
     home = home_dir()
     had = installed_model_dir(home)
-    partial = (routellm_dir(home) / "downloads").is_dir()
+    partial = any(p.is_file() for p in (routellm_dir(home) / "downloads").rglob("*"))
     base = _find_gateway(settings, home, url)
     through = ""
     if _gateway_status(base, home) is not None:
