@@ -220,3 +220,69 @@ def test_unload_and_delete_talk_to_the_running_gateway(
         after = httpx.get(gateway.base_url + "/api/router/status", timeout=10).json()
         assert after["state"] == "not_downloaded"
     assert installed_model_dir(cli.home) is None
+
+
+def test_finds_a_gateway_on_any_port_and_says_when_there_is_nothing_to_do(cli: Cli) -> None:
+    # settings.yaml names cli.port, where nothing listens; the gateway picks another port.
+    with GatewayProcess(cli.home, None) as gateway:
+        record = json.loads((cli.home / "gateway.json").read_text("utf-8"))
+        assert record == {"url": gateway.base_url, "pid": gateway.process.pid}  # type: ignore[union-attr]
+        status = cli.status()
+        assert status["source"] == "gateway" and status["gateway_url"] == gateway.base_url
+        assert status["state"] == "not_downloaded"
+        text = cli.run("status")
+        assert text.returncode == 0
+        last = " ".join(text.stdout[text.stdout.rindex("Next:") :].split())  # the last paragraph
+        assert last.startswith("Next: run `localrouter routellm download` (~1.1 GB)"), last
+        assert last.endswith("go to the strong tier."), last
+
+        unload = cli.run("unload")
+        assert unload.returncode == 0, unload.stderr
+        assert "nothing to unload" in unload.stdout and "Unloaded" not in unload.stdout
+        assert gateway.base_url in unload.stdout
+        delete = cli.run("delete")
+        assert delete.returncode == 0, delete.stderr
+        assert "nothing to delete" in delete.stdout and "Deleted" not in delete.stdout
+
+        # --url wins over the recorded address (here: an address where nothing listens).
+        elsewhere = f"http://127.0.0.1:{free_port()}"
+        overridden = json.loads(cli.run("status", "--json", "--url", elsewhere).stdout)
+        assert overridden["source"] == "local"
+        unload = cli.run("unload", "--url", elsewhere + "/v1")
+        assert f"No gateway is running at {elsewhere}," in unload.stdout
+    # A clean shutdown removes the record.
+    assert not (cli.home / "gateway.json").exists()
+    assert cli.status()["source"] == "local"
+
+
+def test_a_stale_gateway_record_is_ignored(cli: Cli) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    record = cli.home / "gateway.json"
+    record.write_text(
+        json.dumps({"url": f"http://127.0.0.1:{free_port()}", "pid": int(dead.stdout)})
+    )
+    assert cli.status()["source"] == "local"
+    # A live process (this one) whose address does not answer /health: ignored too.
+    record.write_text(json.dumps({"url": f"http://127.0.0.1:{free_port()}", "pid": os.getpid()}))
+    assert cli.status()["source"] == "local"
+    nothing = cli.run("unload")
+    assert nothing.returncode == 0 and f"127.0.0.1:{cli.port}" in nothing.stdout
+
+
+def test_delete_with_nothing_installed_says_so(cli: Cli) -> None:
+    result = cli.run("delete")
+    assert result.returncode == 0, result.stderr
+    assert "nothing to delete" in result.stdout and "Deleted" not in result.stdout
+
+    part = routellm_dir(cli.home) / "downloads" / ("0" * 40) / "model.safetensors.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"half a file")
+    result = cli.run("delete")
+    assert result.returncode == 0, result.stderr
+    assert "removed an unfinished download" in result.stdout and "Deleted" not in result.stdout
+    assert not part.exists()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+import localrouter
 
 app = typer.Typer(
     name="localrouter",
@@ -10,6 +14,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain click help (sub-apps inherit it): typer's rich panels print a value type even
+    # for flags ("--json <bool>").
+    rich_markup_mode=None,
 )
 routellm_app = typer.Typer(
     help="The RouteLLM router model: download, status, predict, evaluate.", no_args_is_help=True
@@ -18,3 +25,22 @@ config_app = typer.Typer(help="The configuration file.", no_args_is_help=True)
 
 app.add_typer(routellm_app, name="routellm")
 app.add_typer(config_app, name="config")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"localrouter {localrouter.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    # Only options of the whole program live here; the commands are in their modules.
+    return

@@ -9,8 +9,9 @@ import typer
 
 from localrouter.cli.apps import config_app
 from localrouter.cli.errors import fail
+from localrouter.cli.settings_file import load_cli_settings
 from localrouter.paths import settings_path
-from localrouter.settings import Settings, load_settings, save_settings, settings_to_yaml
+from localrouter.settings import Settings, save_settings, settings_to_yaml
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="Settings file (default: HOME/settings.yaml).")
@@ -26,7 +27,7 @@ def path_cmd(config: ConfigOption = None) -> None:
 @config_app.command("show")
 def show_cmd(config: ConfigOption = None) -> None:
     """Print the effective settings (validated; creates the defaults on first run)."""
-    settings = load_settings(config)
+    settings = load_cli_settings(config)
     text = settings_to_yaml(
         settings.model_copy(
             update={

@@ -2,14 +2,16 @@
 
 ``download`` runs here, in this process, with a progress bar; the download lock makes it
 refuse (showing the other one's progress) while a gateway or another CLI downloads.
-``unload`` and ``status`` ask a running gateway (the admin API at settings' host:port),
-because only the gateway's process holds a loaded model.
+``status``, ``unload`` and ``delete`` ask a running gateway (found through HOME/gateway.json,
+or ``--url``), because only the gateway's process holds a loaded model.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import textwrap
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,10 +19,11 @@ from typing import Annotated, Any
 import typer
 
 from localrouter.cli.apps import routellm_app
+from localrouter.cli.download_bar import DownloadBar
 from localrouter.cli.errors import fail
-from localrouter.paths import home_dir
+from localrouter.paths import home_dir, routellm_dir
 from localrouter.routellm.acquisition.disk import human
-from localrouter.routellm.acquisition.hub import DownloadProgress, ProgressTracker
+from localrouter.routellm.acquisition.hub import ProgressTracker
 from localrouter.routellm.errors import RouterModelError
 from localrouter.settings import Settings, load_settings
 
@@ -31,33 +34,35 @@ def _settings() -> Settings:
     return load_settings()
 
 
+def _find_gateway(settings: Settings, home: Path, url: str | None) -> str:
+    from localrouter.cli.discovery import gateway_url
+
+    return gateway_url(home, settings, url)
+
+
 # --------------------------------------------------------------------------- gateway
 
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="The gateway's address, e.g. http://127.0.0.1:3625 (default: the one "
+        "`localrouter serve` recorded in HOME, else settings' server.host:port).",
+    ),
+]
 
-def _gateway_url(settings: Settings) -> str:
-    host = settings.server.host
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{settings.server.port}"
 
-
-def _gateway_call(
-    settings: Settings, method: str, path: str, timeout: float = 5.0
-) -> dict[str, Any] | None:
-    """The JSON answer of the running gateway, or None when none listens there.
+def _gateway_call(base: str, method: str, path: str, timeout: float = 5.0) -> dict[str, Any] | None:
+    """The JSON answer of the gateway at ``base``, or None when none listens there.
     Raises RuntimeError with the gateway's own message when it answers with an error."""
     import httpx
 
     try:
-        response = httpx.request(method, _gateway_url(settings) + path, timeout=timeout)
+        response = httpx.request(method, base + path, timeout=timeout)
     except (httpx.ConnectError, httpx.ConnectTimeout):
         return None
     except httpx.HTTPError as exc:
-        raise RuntimeError(
-            f"the gateway at {_gateway_url(settings)} did not answer: {exc}"
-        ) from None
+        raise RuntimeError(f"the gateway at {base} did not answer: {exc}") from None
     try:
         data = response.json()
     except ValueError:
@@ -66,7 +71,7 @@ def _gateway_call(
         message = ""
         if isinstance(data, dict) and isinstance(data.get("error"), dict):
             message = str(data["error"].get("message") or "")
-        raise RuntimeError(message or f"the gateway answered HTTP {response.status_code}")
+        raise RuntimeError(message or f"the gateway at {base} answered HTTP {response.status_code}")
     return data if isinstance(data, dict) else None
 
 
@@ -98,45 +103,6 @@ def _refuse_running(progress: dict[str, Any] | None) -> None:
         f"a download of the router model is already running{who}"
         f"{_describe_progress(progress)}; wait for it or cancel it"
     )
-
-
-class _Bar:
-    """A rich progress bar (bytes, rate, ETA) fed from the tracker's snapshots."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
-        self.progress = Progress(
-            TextColumn("{task.description:<36}"),
-            BarColumn(),
-            DownloadColumn(),
-            TextColumn("{task.fields[rate]:>11}"),
-            TextColumn("ETA {task.fields[eta]:>8}"),
-            console=Console(stderr=True),
-        )
-        self.task = self.progress.add_task("Resolving", total=None, rate="", eta="")
-
-    def update(self, snap: DownloadProgress) -> None:
-        if snap.phase in ("downloading", "verifying"):
-            label = f"{snap.phase.capitalize()} {snap.current_file or ''}".strip()
-        else:
-            label = snap.phase.capitalize()
-            if snap.phase_progress is not None:
-                label += f" {100 * snap.phase_progress:.0f}%"
-        rate = f"{human(snap.bytes_per_sec)}/s" if snap.bytes_per_sec > 0 else ""
-        eta = "-"
-        if snap.eta_secs is not None:
-            minutes, seconds = divmod(int(snap.eta_secs + 0.5), 60)
-            eta = f"{minutes}:{seconds:02d}"
-        self.progress.update(
-            self.task,
-            description=label[:36],
-            total=snap.total_bytes or None,
-            completed=snap.downloaded_bytes,
-            rate=rate,
-            eta=eta,
-        )
 
 
 @routellm_app.command("download")
@@ -184,18 +150,19 @@ def download_cmd(
             outcome["error"] = exc
 
     worker = threading.Thread(target=work, name="router-download", daemon=True)
-    bar = _Bar()
-    print(f"Downloading {repo_id} ({revision}) into {home / 'routellm'}", file=sys.stderr)
-    bar.progress.start()
+    bar = DownloadBar()
+    print(f"Downloading {repo_id} ({revision})", file=sys.stderr)
+    bar.start()
     try:
         worker.start()
         while worker.is_alive():
             worker.join(0.1)
             bar.update(tracker.snapshot())
-        bar.update(tracker.snapshot())
+        if "result" in outcome:
+            bar.update(tracker.snapshot())
     except KeyboardInterrupt:
         cancel.set()
-        bar.progress.stop()
+        bar.stop()
         print("Cancelling the download…", file=sys.stderr)
         worker.join(_JOIN_SECS)  # the worker removes its staging folder and releases the lock
         print(
@@ -203,7 +170,7 @@ def download_cmd(
         )
         raise typer.Exit(130) from None
     finally:
-        bar.progress.stop()
+        bar.stop()
 
     error = outcome.get("error")
     if isinstance(error, DownloadInProgress):
@@ -229,10 +196,8 @@ def download_cmd(
             f"{repo_id} at {revision} (commit {short}) is already installed in {result.model_dir}."
         )
     else:
-        typer.echo(
-            f"Installed {repo_id} at {revision} (commit {short}) in {result.model_dir} "
-            f"({human(result.downloaded_bytes)} downloaded)."
-        )
+        typer.echo(f"Installed {repo_id} at {revision} (commit {short}).")
+        typer.echo(f"Downloaded {human(result.downloaded_bytes)}; model folder: {result.model_dir}")
 
 
 # --------------------------------------------------------------------------- status
@@ -248,25 +213,34 @@ def _local_status(settings: Settings, home: Path) -> dict[str, Any]:
         service.close()
 
 
+def _gateway_status(base: str, home: Path) -> dict[str, Any] | None:
+    """The status of the gateway at ``base`` when it serves this home, else None."""
+    try:
+        answer = _gateway_call(base, "GET", "/api/router/status", timeout=2.0)
+    except RuntimeError:
+        return None
+    return answer if _same_home(answer, home) else None
+
+
 @routellm_app.command("status")
 def status_cmd(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the state object as JSON.")
     ] = False,
+    url: UrlOption = None,
 ) -> None:
     """The router model's state: not_downloaded, downloading, downloaded, loading, ready,
     failed; from the running gateway when there is one (it holds the loaded model)."""
+    from localrouter.cli.router_hints import next_step
+
     settings = _settings()
     home = home_dir()
-    status: dict[str, Any] | None = None
-    try:
-        answer = _gateway_call(settings, "GET", "/api/router/status", timeout=2.0)
-    except RuntimeError:
-        answer = None
-    if _same_home(answer, home):
-        status = answer
-        status["source"] = "gateway"  # type: ignore[index]
-    if status is None:
+    base = _find_gateway(settings, home, url)
+    status = _gateway_status(base, home)
+    if status is not None:
+        status["source"] = "gateway"
+        status["gateway_url"] = base
+    else:
         status = _local_status(settings, home)
         status["source"] = "local"
     if as_json:
@@ -279,41 +253,53 @@ def status_cmd(
         if key in ("downloaded_bytes", "total_bytes"):
             value = f"{value} ({human(value)})"
         typer.echo(f"{key:<{width}}  {value}")
+    notes = [next_step(status)]
+    if not settings.routing.enabled:
+        notes.insert(
+            0,
+            "Routing is off (routing.enabled: false): localrouter/auto requests go to the "
+            "strong tier.",
+        )
+    columns = min(shutil.get_terminal_size().columns, 100)
+    for note in filter(None, notes):
+        typer.echo(textwrap.fill(note, columns, break_on_hyphens=False))
 
 
 # --------------------------------------------------------------------------- unload, delete
 
 
 @routellm_app.command("unload")
-def unload_cmd() -> None:
+def unload_cmd(url: UrlOption = None) -> None:
     """Unload the router model from the running gateway's memory."""
     settings = _settings()
     home = home_dir()
+    base = _find_gateway(settings, home, url)
     try:
-        running = _gateway_call(settings, "GET", "/api/router/status", timeout=2.0)
-        if running is not None and not _same_home(running, home):
+        running = _gateway_call(base, "GET", "/api/router/status", timeout=2.0)
+        if running is None:
+            typer.echo(f"No gateway is running at {base}, so no router model is loaded.")
+            return
+        if not _same_home(running, home):
             fail(
-                f"the gateway at {_gateway_url(settings)} serves another home "
+                f"the gateway at {base} serves another home "
                 f"({running.get('home', 'unknown')}), not {home}"
             )
-        status = None
-        if running is not None:
-            status = _gateway_call(settings, "POST", "/api/router/unload", timeout=60.0)
+        if running.get("state") not in ("ready", "loading"):
+            typer.echo(
+                f"The router model is not loaded in the gateway at {base} "
+                f"(state: {running.get('state')}); nothing to unload."
+            )
+            return
+        status = _gateway_call(base, "POST", "/api/router/unload", timeout=60.0) or {}
     except RuntimeError as exc:
         fail(str(exc))
-    if status is None:
-        typer.echo(
-            f"No gateway is running at {_gateway_url(settings)}, so no router model is loaded."
-        )
-        return
     typer.echo(
-        f"Unloaded the router model from the gateway at {_gateway_url(settings)} "
-        f"(state: {status.get('state')})."
+        f"Unloaded the router model from the gateway at {base} (state: {status.get('state')})."
     )
 
 
 @routellm_app.command("delete")
-def delete_cmd() -> None:
+def delete_cmd(url: UrlOption = None) -> None:
     """Remove the downloaded router model (refused while a download runs)."""
     from localrouter.routellm.acquisition.install import (
         DownloadInProgress,
@@ -324,31 +310,30 @@ def delete_cmd() -> None:
 
     settings = _settings()
     home = home_dir()
-    try:
-        running = _gateway_call(settings, "GET", "/api/router/status", timeout=2.0)
-    except RuntimeError:
-        running = None
-    if _same_home(running, home):
+    had = installed_model_dir(home)
+    partial = any(p.is_file() for p in (routellm_dir(home) / "downloads").rglob("*"))
+    base = _find_gateway(settings, home, url)
+    through = ""
+    if _gateway_status(base, home) is not None:
         try:  # the gateway unloads the model before removing it
-            _gateway_call(settings, "DELETE", "/api/router", timeout=60.0)
+            _gateway_call(base, "DELETE", "/api/router", timeout=60.0)
         except RuntimeError as exc:
             fail(str(exc))
-        typer.echo(f"Deleted the router model (through the gateway at {_gateway_url(settings)}).")
-        return
-    had = installed_model_dir(home)
-    try:
-        removed = uninstall(home)
-    except DownloadInProgress:
-        fail(
-            "a download of the router model is running"
-            f"{_describe_progress(read_shared_progress(home))}; cancel it before deleting"
-        )
-    if had is not None:
-        typer.echo(f"Deleted the router model from {home / 'routellm'}.")
-    elif removed:
-        typer.echo("No router model was installed; removed an unfinished download.")
+        through = f" (through the gateway at {base})"
     else:
-        typer.echo("No router model is installed.")
+        try:
+            uninstall(home)
+        except DownloadInProgress:
+            fail(
+                "a download of the router model is running"
+                f"{_describe_progress(read_shared_progress(home))}; cancel it before deleting"
+            )
+    if had is not None:
+        typer.echo(f"Deleted the router model from {routellm_dir(home)}{through}.")
+    elif partial:
+        typer.echo(f"No router model was installed; removed an unfinished download{through}.")
+    else:
+        typer.echo(f"No router model is installed in {home}; nothing to delete.")
     if settings.routellm.model_dir is not None:
         typer.echo(
             f"routellm.model_dir ({settings.routellm.model_dir}) is yours and was left untouched."

@@ -52,12 +52,17 @@ def conversion_progress() -> tuple[ProgressCallback, Callable[[], None]]:
     def update(done: int, total: int) -> None:
         if "bar" not in state:
             from rich.console import Console
-            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TaskProgressColumn,
+                TimeRemainingColumn,
+            )
 
-            bar = Progress(
-                "Converting the router model to ONNX",
-                BarColumn(),
-                DownloadColumn(),
+            bar = Progress(  # ~65 columns: fits an 80-column terminal
+                "Converting the model to ONNX",
+                BarColumn(bar_width=20),
+                TaskProgressColumn(),
                 TimeRemainingColumn(),
                 console=Console(stderr=True),
                 transient=True,
@@ -73,30 +78,68 @@ def conversion_progress() -> tuple[ProgressCallback, Callable[[], None]]:
     return update, close
 
 
+_PLAIN_BELOW = 12  # prompt column narrower than this: one plain line per prompt instead
+
+
 def _print_table(
     prompts: list[str], predictions: list[Prediction], threshold: float | None, precision: str
 ) -> None:
+    """A table whose numbers always show: the prompt column gets what the terminal has left
+    (cut with an ellipsis), and a very narrow terminal gets plain lines instead."""
     from rich.console import Console
     from rich.table import Table
 
     from localrouter.routellm.prediction import route
 
-    table = Table(title=f"RouteLLM win rates ({precision})", title_justify="left")
-    table.add_column("#", justify="right")
-    table.add_column("win rate", justify="right")
+    console = Console()
+    headers = ["#", "win rate"]
     if threshold is not None:
-        table.add_column(f"route @{threshold:g}")
-    table.add_column("tokens", justify="right")
-    table.add_column("ms", justify="right")
-    table.add_column("prompt", overflow="ellipsis", no_wrap=True, max_width=60)
-    for i, (prompt, p) in enumerate(zip(prompts, predictions, strict=True)):
-        tokens = f"{p.tokens}{' (truncated)' if p.truncated else ''}"
+        headers.append(f"route @{threshold:g}")
+    headers += ["tokens", "ms"]
+    rows: list[list[str]] = []
+    for i, p in enumerate(predictions):
         row = [str(i), f"{p.win_rate:.4f}"]
         if threshold is not None:
             row.append(route(p.win_rate, threshold))
-        row += [tokens, f"{p.latency_ms:.1f}", " ".join(prompt.split())]
-        table.add_row(*row)
-    Console().print(table)
+        row += [f"{p.tokens}{'*' if p.truncated else ''}", f"{p.latency_ms:.1f}"]
+        rows.append(row)
+    texts = [" ".join(prompt.split()) for prompt in prompts]
+    note = "* truncated to the model's 512 tokens" if any(p.truncated for p in predictions) else ""
+    widths = [max(len(h), *(len(r[c]) for r in rows)) for c, h in enumerate(headers)]
+    # Borders and padding: 3 characters per column plus the left edge (prompt column included).
+    room = console.width - sum(widths) - 3 * (len(widths) + 1) - 1
+    if room < _PLAIN_BELOW:
+        console.print(f"RouteLLM win rates ({precision})", soft_wrap=True)
+        for row, text in zip(rows, texts, strict=True):
+            fields = [f"#{row[0]}", f"win rate {row[1]}", *row[2:-2]]
+            fields += [f"{row[-2]} tokens", f"{row[-1]} ms"]
+            console.print("  ".join(fields), soft_wrap=True, markup=False, highlight=False)
+            console.print("  " + _cut(text, console.width - 2), markup=False, highlight=False)
+        if note:
+            console.print(note, soft_wrap=True)
+        return
+    table = Table(
+        title=f"RouteLLM win rates ({precision})",
+        title_justify="left",
+        caption=note or None,
+        caption_justify="left",
+    )
+    for header, width in zip(headers, widths, strict=True):
+        table.add_column(
+            header,
+            justify="left" if header.startswith("route") else "right",
+            no_wrap=True,
+            min_width=width,
+        )
+    prompt_width = min(room, max(len("prompt"), *(len(t) for t in texts)), 100)
+    table.add_column("prompt", no_wrap=True, width=prompt_width)
+    for row, text in zip(rows, texts, strict=True):
+        table.add_row(*row, _cut(text, prompt_width))
+    console.print(table)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
 @routellm_app.command("predict")
@@ -127,10 +170,10 @@ def predict_cmd(
     ] = None,
 ) -> None:
     """Print the RouteLLM win rate (probability the strong model wins) of each prompt."""
+    from localrouter.cli.settings_file import load_cli_settings
     from localrouter.paths import home_dir
     from localrouter.routellm.inference.engine import RouterEngine
     from localrouter.routellm.service import installed_model_dir
-    from localrouter.settings import load_settings
 
     if precision is not None and precision not in ("int8", "fp32"):
         fail(f"--precision must be int8 or fp32, not {precision!r}")
@@ -141,7 +184,7 @@ def predict_cmd(
         texts += read_prompts_file(file)
     if not texts:
         fail("give at least one PROMPT or --file")
-    settings = load_settings(config).routellm
+    settings = load_cli_settings(config).routellm
     chosen: Literal["int8", "fp32"] = precision or settings.precision  # type: ignore[assignment]
     folder = model_dir or settings.model_dir or installed_model_dir(home_dir())
     if folder is None:
