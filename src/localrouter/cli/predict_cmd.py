@@ -74,14 +74,14 @@ def conversion_progress() -> tuple[ProgressCallback, Callable[[], None]]:
 
 
 def _print_table(
-    prompts: list[str], predictions: list[Prediction], threshold: float | None, precision: str
+    prompts: list[str], predictions: list[Prediction], threshold: float | None, title: str
 ) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from localrouter.routellm.prediction import route
+    from localrouter.routers.base import route
 
-    table = Table(title=f"RouteLLM win rates ({precision})", title_justify="left")
+    table = Table(title=title, title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("win rate", justify="right")
     if threshold is not None:
@@ -125,11 +125,18 @@ def predict_cmd(
     config: Annotated[
         Path | None, typer.Option("--config", help="Settings file (default: HOME/settings.yaml).")
     ] = None,
+    router: Annotated[
+        str,
+        typer.Option("--router", help="bert (RouteLLM, the default), random, or a trained router."),
+    ] = "bert",
 ) -> None:
-    """Print the RouteLLM win rate (probability the strong model wins) of each prompt."""
+    """Print the win rate (probability the strong model wins) of each prompt."""
     from localrouter.paths import home_dir
+    from localrouter.routellm.errors import RouterUnavailable
     from localrouter.routellm.inference.engine import RouterEngine
     from localrouter.routellm.service import installed_model_dir
+    from localrouter.routers.bert import LoadOnFirstUse
+    from localrouter.routers.registry import RouterRegistry, trained_loader
     from localrouter.settings import load_settings
 
     if precision is not None and precision not in ("int8", "fp32"):
@@ -141,26 +148,38 @@ def predict_cmd(
         texts += read_prompts_file(file)
     if not texts:
         fail("give at least one PROMPT or --file")
+    if router != "bert" and (model_dir is not None or precision is not None):
+        fail("--model-dir and --precision apply to --router bert only")
     settings = load_settings(config).routellm
     chosen: Literal["int8", "fp32"] = precision or settings.precision  # type: ignore[assignment]
-    folder = model_dir or settings.model_dir or installed_model_dir(home_dir())
-    if folder is None:
-        fail(
-            "no router model is installed; run `localrouter routellm download` or pass --model-dir"
-        )
-    update, close = conversion_progress()
+    home = home_dir()
+
+    def load_bert() -> RouterEngine:
+        folder = model_dir or settings.model_dir or installed_model_dir(home)
+        if folder is None:
+            fail(
+                "no router model is installed; run `localrouter routellm download` "
+                "or pass --model-dir"
+            )
+        update, close = conversion_progress()
+        try:
+            return RouterEngine.load(folder, chosen, settings.threads, progress=update)
+        finally:
+            close()
+
+    bert = LoadOnFirstUse(load_bert)
     try:
-        engine = RouterEngine.load(folder, chosen, settings.threads, progress=update)
+        predictions = RouterRegistry(bert, trained_loader(home)).get(router).predict(texts)
+    except RouterUnavailable as exc:
+        fail(str(exc))
     finally:
-        close()
-    try:
-        predictions = engine.predict(texts)
-    finally:
-        engine.close()
+        if isinstance(bert.loaded, RouterEngine):
+            bert.loaded.close()
     if not as_json:
-        _print_table(texts, predictions, threshold, chosen)
+        title = f"RouteLLM win rates ({chosen})" if router == "bert" else f"{router} win rates"
+        _print_table(texts, predictions, threshold, title)
         return
-    from localrouter.routellm.prediction import route
+    from localrouter.routers.base import route
 
     out = sys.stdout
     for i, p in enumerate(predictions):

@@ -22,7 +22,7 @@ from localrouter.gateway.proxy.openai_api import build_router
 from localrouter.gateway.state import GatewayState
 from localrouter.paths import home_dir, settings_path
 from localrouter.routellm.service import RouterService
-from localrouter.routers.registry import TrainedLoader, no_trained_routers
+from localrouter.routers.registry import TrainedLoader, trained_loader
 from localrouter.settings import Settings, load_settings
 from localrouter.ui import mount_ui
 
@@ -35,12 +35,13 @@ def create_app(
     home: Path | None = None,
     config_path: Path | None = None,
     router: RouterService | None = None,
-    trained_routers: TrainedLoader = no_trained_routers,
+    trained_routers: TrainedLoader | None = None,
     allow_remote: bool = False,
 ) -> FastAPI:
     """The gateway app. ``settings`` default to ``config_path`` (HOME/settings.yaml), which
     the admin API also persists changes to; ``router`` (the BERT model service) defaults to a
-    RouterService on HOME, created when the app starts."""
+    RouterService on HOME, created when the app starts; ``trained_routers`` loads the
+    trained routers (default: those of HOME)."""
     home = home or home_dir()
     config_path = config_path or settings_path(home)
     if settings is None:
@@ -53,7 +54,7 @@ def create_app(
             home=home,
             config_path=config_path,
             router_model=router,
-            trained_routers=trained_routers,
+            trained_routers=trained_routers or trained_loader(home),
             allow_remote=allow_remote,
         )
         app.state.gateway = state

@@ -5,7 +5,7 @@ gateway's lazily loading :class:`~localrouter.routellm.service.RouterService`, o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from localrouter.routellm.prediction import Prediction
@@ -23,3 +23,17 @@ class BertRouter:
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         return self.model.predict(texts)
+
+
+class LoadOnFirstUse:
+    """A predictor loaded by ``load`` on its first prediction, so naming another router
+    never loads the BERT model (the CLI). Not for concurrent first use."""
+
+    def __init__(self, load: Callable[[], Predictor]) -> None:
+        self._load = load
+        self.loaded: Predictor | None = None
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        if self.loaded is None:
+            self.loaded = self._load()
+        return self.loaded.predict(texts)
