@@ -66,8 +66,8 @@ class SettingsStore:
             new = parse_settings(data, self.path)
             save_settings(new, self.path)
             self._current = new
-        for listener in self._listeners:
-            listener(new)
+            for listener in self._listeners:  # under the lock: they see updates in order
+                listener(new)
         return new
 
 

@@ -274,12 +274,13 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
     @api.get("/settings")
     async def get_settings(request: Request) -> dict[str, Any]:
         state = _state(request)
+        settings = state.settings.current
         return {
-            "routing": state.settings.current.routing.model_dump(mode="json"),
+            "routing": settings.routing.model_dump(mode="json"),
             "routellm": _routellm_view(state),
             "prices": _prices_view(state),
             "providers": _providers_view(state),
-            "access_log": state.settings.current.access_log.model_dump(mode="json"),
+            "access_log": settings.access_log.model_dump(mode="json"),
         }
 
     @api.patch("/settings/routing")
@@ -336,21 +337,22 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
         request: Request, threshold: float | None = None, hours: float = 24.0
     ) -> dict[str, Any]:
         state = _state(request)
+        settings = state.settings.current
         if threshold is None:
-            threshold = state.settings.current.routing.threshold
+            threshold = settings.routing.threshold
         if not 0.0 <= threshold <= 1.0:
             raise ApiError(400, "threshold must be between 0 and 1", "invalid_parameter")
         if not 0.0 < hours <= 24 * 366:
             raise ApiError(400, "hours must be between 0 and 8784", "invalid_parameter")
         now = datetime.now(UTC)
         rows = await run_in_threadpool(traffic.rows_since, state, now - timedelta(hours=hours))
-        strong_chain = state.settings.current.routing.strong
+        strong_chain = settings.routing.strong
         return stats.compute_stats(
             rows,
             threshold=threshold,
             hours=hours,
             now=now,
-            prices=state.settings.current.prices,
+            prices=settings.prices,
             strong_model=strong_chain[0] if strong_chain else None,
         )
 
