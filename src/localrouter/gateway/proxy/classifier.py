@@ -38,7 +38,6 @@ class MicroBatcher:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lr-classify")
         self._pending: list[tuple[str, asyncio.Future[Prediction]]] = []
         self._running = 0
-        self.batches = 0  # how many predict calls were made (for tests and metrics)
 
     async def classify(self, text: str) -> Prediction:
         """The prediction for ``text``; raises RouterUnavailable when there is no usable model."""
@@ -57,7 +56,6 @@ class MicroBatcher:
             loop = asyncio.get_running_loop()
             task = loop.run_in_executor(self._executor, self._predict, [t for t, _ in batch])
             task.add_done_callback(functools.partial(self._done, batch=batch))
-            self.batches += 1
             if self._on_batch is not None:
                 self._on_batch(len(batch))
 
