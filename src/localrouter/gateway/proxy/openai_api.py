@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
@@ -156,8 +156,9 @@ class _PlainRoute(APIRoute):
         self.app = request_response(endpoint)
 
 
-def build_router() -> APIRouter:
-    router = APIRouter()
+def add_routes(app: FastAPI) -> None:
+    """Every endpoint of this module, on the app itself (not an included router: the app's
+    own routes are matched first and without the included routers' extra matching)."""
     for prefix in _PREFIXES:
         endpoints: list[tuple[str, Callable[..., Any], str, dict[str, Any] | None]] = [
             *((path, handler, "POST", schema) for path, handler, schema in _GENERATION),
@@ -165,7 +166,7 @@ def build_router() -> APIRouter:
             ("/models/{model_id:path}", get_model, "GET", None),
         ]
         for path, handler, method, schema in endpoints:
-            router.add_api_route(
+            app.router.add_api_route(
                 prefix + path,
                 handler,
                 methods=[method],
@@ -174,6 +175,5 @@ def build_router() -> APIRouter:
                 tags=["openai"],
                 route_class_override=_PlainRoute if schema is not None else APIRoute,
             )
-    router.add_api_route("/health", health, methods=["GET"], tags=["ops"])
-    router.add_api_route("/metrics", metrics, methods=["GET"], tags=["ops"])
-    return router
+    app.router.add_api_route("/health", health, methods=["GET"], tags=["ops"])
+    app.router.add_api_route("/metrics", metrics, methods=["GET"], tags=["ops"])
