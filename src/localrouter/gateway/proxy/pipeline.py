@@ -1,8 +1,11 @@
 """One generation request (chat, completions, embeddings) through the gateway.
 
 Read the body (size-capped while reading), check the few fields routing needs (no model of
-the whole body), resolve the model name, classify when routed (micro-batched, off the event
-loop), walk the fallback chain, answer (relaying streams), and queue one access-log entry.
+the whole body), resolve the model name, classify when routed (with the named router or
+``routing.router``; micro-batched, off the event loop), walk the fallback chain, answer
+(relaying streams), and queue one :class:`~localrouter.gateway.access_log.AccessRecord`.
+The record and the headers keep both the router's decision (``routed_tier``) and the tier
+of the model that answered (``tier``): a cross-tier fallback answers from the other tier.
 
 A client that disconnects while the chain waits for an upstream's answer cancels it: the
 upstream connection is closed, no further target is tried, and the entry says 499 "client
