@@ -9,14 +9,16 @@ from typing import Any
 
 import httpx
 
-from localrouter.gateway.access_log import AccessLog, log_file
+from localrouter.gateway.access_log import AccessLog, AccessRecord
+from localrouter.gateway.access_log.files import log_file
+from localrouter.gateway.access_log.reader import read_entries
 from localrouter.settings import AccessLogSettings
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import GatewayProcess
 
 
-def entry(index: int, when: datetime) -> dict[str, Any]:
-    return {"timestamp": when.isoformat(timespec="milliseconds"), "request_id": f"r{index}"}
+def entry(index: int, when: datetime) -> AccessRecord:
+    return AccessRecord(timestamp=when.isoformat(timespec="milliseconds"), request_id=f"r{index}")
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
@@ -24,7 +26,7 @@ def lines(path: Path) -> list[dict[str, Any]]:
 
 
 def test_daily_files_recent_and_since(tmp_path: Path) -> None:
-    log = AccessLog(tmp_path, lambda: AccessLogSettings(), keep_recent=3)
+    log = AccessLog(tmp_path, AccessLogSettings(), keep_recent=3)
     log.start()
     now = datetime.now(UTC)
     yesterday = now - timedelta(days=1)
@@ -33,9 +35,12 @@ def test_daily_files_recent_and_since(tmp_path: Path) -> None:
         log.write(entry(index, now))
     assert [e["request_id"] for e in log.recent(10)] == ["r4", "r3", "r2"]  # newest first
     assert [e["request_id"] for e in log.recent(1)] == ["r4"]
-    since = [e["request_id"] for e in log.entries_since(now - timedelta(seconds=1))]
+    assert log.flush()
+    since = [e["request_id"] for e in read_entries(tmp_path, now - timedelta(seconds=1))]
     assert since == ["r1", "r2", "r3", "r4"]
-    all_entries = [e["request_id"] for e in log.entries_since(yesterday - timedelta(seconds=1))]
+    all_entries = [
+        e["request_id"] for e in read_entries(tmp_path, yesterday - timedelta(seconds=1))
+    ]
     assert all_entries == ["r0", "r1", "r2", "r3", "r4"]
     log.close()
     assert [e["request_id"] for e in lines(log_file(tmp_path, yesterday.date()))] == ["r0"]
@@ -49,7 +54,7 @@ def test_retention_removes_old_files(tmp_path: Path) -> None:
     unrelated = tmp_path / "notes.txt"
     for path in (old, kept, unrelated):
         path.write_text("{}\n")
-    log = AccessLog(tmp_path, lambda: AccessLogSettings(retention_days=3))
+    log = AccessLog(tmp_path, AccessLogSettings(retention_days=3))
     log.start()  # the writer cleans up when it starts (and once a day after)
     log.write(entry(1, datetime.now(UTC)))
     log.close()
@@ -62,7 +67,7 @@ def test_retention_removes_old_files(tmp_path: Path) -> None:
 
 
 def test_close_writes_everything_queued(tmp_path: Path) -> None:
-    log = AccessLog(tmp_path, lambda: AccessLogSettings())
+    log = AccessLog(tmp_path, AccessLogSettings())
     log.start()
     now = datetime.now(UTC)
     for index in range(5000):
@@ -73,7 +78,7 @@ def test_close_writes_everything_queued(tmp_path: Path) -> None:
 
 
 def test_disabled_log_writes_no_file(tmp_path: Path) -> None:
-    log = AccessLog(tmp_path, lambda: AccessLogSettings(enabled=False))
+    log = AccessLog(tmp_path, AccessLogSettings(enabled=False))
     log.start()
     log.write(entry(1, datetime.now(UTC)))
     log.close()

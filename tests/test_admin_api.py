@@ -1,4 +1,4 @@
-"""The admin API (/api/*) on a real FastAPI app with a real context, service and access log."""
+"""The admin API (/api/*) on the real gateway app (lifespan, state, service, access log)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from localrouter.gateway.access_log import AccessLog
-from localrouter.gateway.admin.api import build_admin_router
-from localrouter.gateway.context import GatewayContext
-from localrouter.routellm.service import RouterService
-from localrouter.settings import load_settings, parse_settings, save_settings
-from localrouter.ui import mount_ui
+from localrouter.gateway.access_log import AccessRecord
+from localrouter.gateway.app import create_app
+from localrouter.gateway.state import GatewayState
+from localrouter.settings import parse_settings, save_settings
 from tests.support.fake_upstream import FakeUpstream
 
 SECRET_IN_FILE = "sk-file-secret-0123456789"
@@ -31,29 +28,17 @@ class Harness:
         self.home = home
         self.settings_path = home / "settings.yaml"
         save_settings(parse_settings(settings), self.settings_path)
-        self.ctx = GatewayContext(
-            home=home,
-            settings_path=self.settings_path,
-            settings=load_settings(self.settings_path),
-            router=None,  # type: ignore[arg-type]  # set just below: it reads ctx.settings
-        )
-        self.ctx.router = RouterService(home, lambda: self.ctx.settings.routellm)
-        self.log = AccessLog(home / "logs", lambda: self.ctx.settings.access_log)
-        self.log.start()
-        self.ctx.access_log = self.log
-        app = FastAPI()
-        app.state.lr = self.ctx
-        app.include_router(build_admin_router())
-        mount_ui(app)
+        app = create_app(home=home, config_path=self.settings_path)
         self.client = TestClient(app)
+        self.client.__enter__()  # runs the lifespan: the gateway state is opened
+        self.state: GatewayState = app.state.gateway
+        self.log = self.state.access_log
 
     def saved(self) -> dict[str, Any]:
         return yaml.safe_load(self.settings_path.read_text(encoding="utf-8"))
 
     def close(self) -> None:
-        self.client.close()
-        self.ctx.router.close()
-        self.log.close()
+        self.client.__exit__(None, None, None)
 
 
 BASE_SETTINGS: dict[str, Any] = {
@@ -96,28 +81,28 @@ def entry(
     *,
     status: str = "success",
     tokens: tuple[int, int] = (1000, 500),
-) -> dict[str, Any]:
+) -> AccessRecord:
     provider, name = model.split("/", 1)
     stamp = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-    return {
-        "timestamp": stamp.isoformat(timespec="milliseconds"),
-        "request_id": f"req-{minutes_ago}-{tier}",
-        "client": "127.0.0.1",
-        "endpoint": "/v1/chat/completions",
-        "requested_model": "localrouter/auto" if tier != "direct" else model,
-        "provider": provider,
-        "model": name,
-        "tier": tier,
-        "routellm_win_rate": win_rate,
-        "threshold": 0.3,
-        "status": status,
-        "status_code": 200 if status == "success" else 502,
-        "latency_ms": 123.0,
-        "input_tokens": tokens[0],
-        "output_tokens": tokens[1],
-        "stream": False,
-        "error": None,
-    }
+    return AccessRecord(
+        timestamp=stamp.isoformat(timespec="milliseconds"),
+        request_id=f"req-{minutes_ago}-{tier}",
+        client="127.0.0.1",
+        endpoint="/v1/chat/completions",
+        requested_model="localrouter/auto" if tier != "direct" else model,
+        provider=provider,
+        model=name,
+        tier=tier,
+        routed_tier=tier,
+        router=None if tier == "direct" else "bert",
+        routellm_win_rate=win_rate,
+        threshold=0.3,
+        status=status,
+        status_code=200 if status == "success" else 502,
+        latency_ms=123.0,
+        input_tokens=tokens[0],
+        output_tokens=tokens[1],
+    )
 
 
 def test_settings_never_show_provider_keys(harness: Harness) -> None:
@@ -140,7 +125,7 @@ def test_routing_changes_are_validated_persisted_and_applied(harness: Harness) -
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["threshold"] == 0.55
-    assert harness.ctx.settings.routing.strong == ["openai/gpt-4o-mini", "openai/gpt-4o"]
+    assert harness.state.settings.current.routing.strong == ["openai/gpt-4o-mini", "openai/gpt-4o"]
     saved = harness.saved()["routing"]
     assert saved["threshold"] == 0.55 and saved["strong"][0] == "openai/gpt-4o-mini"
     assert saved["weak"] == ["ollama/llama3.2"]  # untouched fields stay
@@ -166,7 +151,7 @@ def test_routing_changes_are_validated_persisted_and_applied(harness: Harness) -
         400,
     )
     assert harness.settings_path.read_text(encoding="utf-8") == before
-    assert harness.ctx.settings.routing.threshold == 0.55
+    assert harness.state.settings.current.routing.threshold == 0.55
 
 
 def test_idle_timeout_persists(harness: Harness) -> None:
@@ -244,7 +229,7 @@ def test_prices_turn_savings_into_dollars(harness: Harness) -> None:
         400,
         "prices",
     )
-    assert harness.ctx.settings.prices["openai/gpt-4o"].input == 2.5
+    assert harness.state.settings.current.prices["openai/gpt-4o"].input == 2.5
 
 
 def test_calibrate_from_logged_win_rates(harness: Harness) -> None:

@@ -1,4 +1,5 @@
-"""The dashboard's statistics over access-log entries (gateway/stats.py), at fixed times."""
+"""The dashboard's statistics over access-log entries (admin/stats.py, access_log/reader.py),
+at fixed times."""
 
 from __future__ import annotations
 
@@ -9,13 +10,8 @@ from typing import Any
 
 import pytest
 
-from localrouter.gateway.admin.stats import (
-    LogIndex,
-    bucket_secs_for,
-    compute_stats,
-    model_ref,
-    rows_of,
-)
+from localrouter.gateway.access_log.reader import LogIndex, model_ref, rows_of
+from localrouter.gateway.admin.stats import bucket_secs_for, compute_stats
 from localrouter.settings import Price
 
 NOW = datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC)

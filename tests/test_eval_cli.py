@@ -215,3 +215,10 @@ def test_eval_mt_bench_files(tmp_path: Path, xlmr_checkpoint: Path) -> None:
         sum(5 + q % 4 for q in range(82, 101)) / 19
     )
     assert (out / "mt-bench-bert.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_eval_unknown_router_fails_before_any_data(tmp_path: Path) -> None:
+    run = _run(tmp_path / "home", "eval", "-b", "gsm8k", "--router", "nope", "--no-plot")
+    assert run.returncode != 0
+    assert "no router named 'nope'" in run.stderr
+    assert not (tmp_path / "home" / "eval").exists()

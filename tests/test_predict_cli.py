@@ -175,3 +175,19 @@ def test_default_model_dir_from_settings(folder: Path, tmp_path: Path) -> None:
     result = run("--json", "from settings", home=home)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["index"] == 0
+
+
+def test_router_random_needs_no_model_and_unknown_router_fails(tmp_path: Path) -> None:
+    from localrouter.routers.random import RandomRouter
+
+    prompts = ["first prompt", "second prompt"]
+    result = run("--router", "random", "--json", *prompts, home=tmp_path)  # nothing installed
+    assert result.returncode == 0, result.stderr
+    rates = [json.loads(line)["win_rate"] for line in result.stdout.splitlines()]
+    assert rates == [p.win_rate for p in RandomRouter().predict(prompts)]
+
+    missing = run("--router", "nope", "hello", home=tmp_path)
+    assert missing.returncode != 0
+    assert "no router named 'nope'" in missing.stderr
+    both = run("--router", "random", "--precision", "fp32", "hello", home=tmp_path)
+    assert both.returncode != 0 and "apply to --router bert only" in both.stderr

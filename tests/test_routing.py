@@ -216,9 +216,11 @@ def test_fallback_across_tiers_on_context_length_and_timeout(
     upstream.fail("strong-2", "timeout", delay=5)
     answer = chat(gateway, "router-bert-0", USER)
     assert answer.status_code == 200
-    assert answer.headers["x-localrouter-tier"] == "strong"  # the decision; weak answered
+    assert answer.headers["x-localrouter-routed-tier"] == "strong"  # the decision
+    assert answer.headers["x-localrouter-tier"] == "weak"  # the tier that answered
     assert answer.headers["x-localrouter-model"] == "up/weak-1"
     entry = gateway.entry(answer.headers["x-request-id"])
+    assert (entry["routed_tier"], entry["tier"]) == ("strong", "weak")
     trail = entry["attempts"]
     assert [(a["model"], a["status"]) for a in trail] == [
         ("up/strong-1", 400),
@@ -272,6 +274,8 @@ def test_routed_log_entry_field_by_field(gateway: GatewayProcess, engine: Router
         "provider",
         "model",
         "tier",
+        "routed_tier",
+        "router",
         "routellm_win_rate",
         "threshold",
         "routing_ms",
@@ -290,6 +294,8 @@ def test_routed_log_entry_field_by_field(gateway: GatewayProcess, engine: Router
     assert entry["endpoint"] == "/v1/chat/completions"
     assert entry["requested_model"] == "router-bert-0.5"
     assert (entry["provider"], entry["model"], entry["tier"]) == ("up", model, tier)
+    assert (entry["routed_tier"], entry["router"]) == (tier, "bert")
+    assert answer.headers["x-localrouter-routed-tier"] == tier
     assert entry["routellm_win_rate"] == pytest.approx(rate, abs=1e-5)
     assert entry["threshold"] == 0.5
     assert entry["routing_ms"] == pytest.approx(

@@ -67,6 +67,8 @@ def _check_model_refs(refs: list[str]) -> list[str]:
 
 class RoutingSettings(_Strict):
     enabled: bool = True
+    # The router of localrouter/auto: bert (RouteLLM) or a trained router's name.
+    router: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")] = "bert"
     threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
     strong: list[str] = ["openai/gpt-4o"]
     weak: list[str] = ["ollama/llama3.2"]

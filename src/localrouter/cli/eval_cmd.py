@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -50,9 +50,13 @@ from localrouter.evaluation.runner import (
     evaluate,
     random_win_rates,
     resolve_model_dir,
+    router_win_rates,
 )
 from localrouter.paths import home_dir, settings_path
+from localrouter.routellm.errors import RouterUnavailable
+from localrouter.routellm.prediction import Prediction
 from localrouter.routellm.service import installed_model_dir
+from localrouter.routers.registry import BUILT_IN, RouterRegistry, trained_loader
 from localrouter.settings import Settings, load_settings
 
 
@@ -60,11 +64,6 @@ class BenchmarkChoice(enum.StrEnum):
     mmlu = "mmlu"
     gsm8k = "gsm8k"
     mt_bench = "mt-bench"
-
-
-class RouterChoice(enum.StrEnum):
-    bert = "bert"
-    random = "random"
 
 
 class PrecisionChoice(enum.StrEnum):
@@ -191,8 +190,11 @@ def eval_cmd(
         ),
     ] = None,
     router: Annotated[
-        RouterChoice, typer.Option("--router", help="Router to evaluate.")
-    ] = RouterChoice.bert,
+        str,
+        typer.Option(
+            "--router", help="Router to evaluate: bert (default), random, or a trained router."
+        ),
+    ] = "bert",
     model_dir: ModelDirOption = None,
     precision: PrecisionOption = None,
     threads: ThreadsOption = None,
@@ -223,6 +225,11 @@ def eval_cmd(
 
     home = home_dir()
     name = benchmark.value
+    if router not in BUILT_IN:  # bert and random have their own paths below (cache, seeds)
+        try:
+            trained = RouterRegistry(_NoModel(), trained_loader(home)).get(router)
+        except RouterUnavailable as exc:
+            fail(str(exc))
     try:
         bench = _benchmark_data(benchmark, data, home)
     except EvalDataError as exc:
@@ -234,8 +241,10 @@ def eval_cmd(
         f"{', sampled' if bench.sampled_from else ''}) from {bench.source}"
     )
 
-    if router is RouterChoice.random:
+    if router == "random":
         rates = random_win_rates(len(bench), seed=0)
+    elif router != "bert":
+        rates = router_win_rates(trained, bench.prompts, batch_size)
     else:
         rates = _model_win_rates(
             bench.prompts,
@@ -251,7 +260,7 @@ def eval_cmd(
     result = evaluate(bench, rates, random_seeds)
 
     out_dir = out if out is not None else home / "eval"
-    stem = f"{name}-{router.value}"
+    stem = f"{name}-{router}"
     if bench.sampled_from is not None:
         stem += f"-sample{len(bench)}-seed{seed}"
     md_path, json_path, text = write_reports(result, out_dir, stem)
@@ -269,6 +278,13 @@ def eval_cmd(
         typer.echo(text)
     for path in written:
         print(f"Wrote {path}", file=sys.stderr)
+
+
+class _NoModel:
+    """The registry's BERT model where only a trained router is looked up."""
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        raise RouterUnavailable("the BERT model is not loaded here")
 
 
 def _print_calibration(calibration: Calibration, source: str) -> None:

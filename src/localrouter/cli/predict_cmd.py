@@ -82,14 +82,14 @@ _PLAIN_BELOW = 12  # prompt column narrower than this: one plain line per prompt
 
 
 def _print_table(
-    prompts: list[str], predictions: list[Prediction], threshold: float | None, precision: str
+    prompts: list[str], predictions: list[Prediction], threshold: float | None, title: str
 ) -> None:
     """A table whose numbers always show: the prompt column gets what the terminal has left
     (cut with an ellipsis), and a very narrow terminal gets plain lines instead."""
     from rich.console import Console
     from rich.table import Table
 
-    from localrouter.routellm.prediction import route
+    from localrouter.routers.base import route
 
     console = Console()
     headers = ["#", "win rate"]
@@ -109,7 +109,7 @@ def _print_table(
     # Borders and padding: 3 characters per column plus the left edge (prompt column included).
     room = console.width - sum(widths) - 3 * (len(widths) + 1) - 1
     if room < _PLAIN_BELOW:
-        console.print(f"RouteLLM win rates ({precision})", soft_wrap=True)
+        console.print(title, soft_wrap=True)
         for row, text in zip(rows, texts, strict=True):
             fields = [f"#{row[0]}", f"win rate {row[1]}", *row[2:-2]]
             fields += [f"{row[-2]} tokens", f"{row[-1]} ms"]
@@ -119,7 +119,7 @@ def _print_table(
             console.print(note, soft_wrap=True)
         return
     table = Table(
-        title=f"RouteLLM win rates ({precision})",
+        title=title,
         title_justify="left",
         caption=note or None,
         caption_justify="left",
@@ -168,12 +168,19 @@ def predict_cmd(
     config: Annotated[
         Path | None, typer.Option("--config", help="Settings file (default: HOME/settings.yaml).")
     ] = None,
+    router: Annotated[
+        str,
+        typer.Option("--router", help="bert (RouteLLM, the default), random, or a trained router."),
+    ] = "bert",
 ) -> None:
-    """Print the RouteLLM win rate (probability the strong model wins) of each prompt."""
+    """Print the win rate (probability the strong model wins) of each prompt."""
     from localrouter.cli.settings_file import load_cli_settings
     from localrouter.paths import home_dir
+    from localrouter.routellm.errors import RouterUnavailable
     from localrouter.routellm.inference.engine import RouterEngine
     from localrouter.routellm.service import installed_model_dir
+    from localrouter.routers.bert import LoadOnFirstUse
+    from localrouter.routers.registry import RouterRegistry, trained_loader
 
     if precision is not None and precision not in ("int8", "fp32"):
         fail(f"--precision must be int8 or fp32, not {precision!r}")
@@ -184,26 +191,38 @@ def predict_cmd(
         texts += read_prompts_file(file)
     if not texts:
         fail("give at least one PROMPT or --file")
+    if router != "bert" and (model_dir is not None or precision is not None):
+        fail("--model-dir and --precision apply to --router bert only")
     settings = load_cli_settings(config).routellm
     chosen: Literal["int8", "fp32"] = precision or settings.precision  # type: ignore[assignment]
-    folder = model_dir or settings.model_dir or installed_model_dir(home_dir())
-    if folder is None:
-        fail(
-            "no router model is installed; run `localrouter routellm download` or pass --model-dir"
-        )
-    update, close = conversion_progress()
+    home = home_dir()
+
+    def load_bert() -> RouterEngine:
+        folder = model_dir or settings.model_dir or installed_model_dir(home)
+        if folder is None:
+            fail(
+                "no router model is installed; run `localrouter routellm download` "
+                "or pass --model-dir"
+            )
+        update, close = conversion_progress()
+        try:
+            return RouterEngine.load(folder, chosen, settings.threads, progress=update)
+        finally:
+            close()
+
+    bert = LoadOnFirstUse(load_bert)
     try:
-        engine = RouterEngine.load(folder, chosen, settings.threads, progress=update)
+        predictions = RouterRegistry(bert, trained_loader(home)).get(router).predict(texts)
+    except RouterUnavailable as exc:
+        fail(str(exc))
     finally:
-        close()
-    try:
-        predictions = engine.predict(texts)
-    finally:
-        engine.close()
+        if isinstance(bert.loaded, RouterEngine):
+            bert.loaded.close()
     if not as_json:
-        _print_table(texts, predictions, threshold, chosen)
+        title = f"RouteLLM win rates ({chosen})" if router == "bert" else f"{router} win rates"
+        _print_table(texts, predictions, threshold, title)
         return
-    from localrouter.routellm.prediction import route
+    from localrouter.routers.base import route
 
     out = sys.stdout
     for i, p in enumerate(predictions):

@@ -12,15 +12,15 @@ also uses.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
+from localrouter.gateway.access_log import reader
 from localrouter.paths import logs_dir
 
 TABLE_PCTS: tuple[float, ...] = (10, 20, 30, 40, 50, 60, 70, 80, 90)
@@ -121,25 +121,6 @@ def calibrate(
 # --- access logs ---------------------------------------------------------------------------
 
 
-def _log_date(path: Path) -> date | None:
-    try:
-        return date.fromisoformat(path.stem.removeprefix("access-"))
-    except ValueError:
-        return None
-
-
-def _timestamp(value: object) -> datetime | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
-    if not isinstance(value, str):
-        return None
-    try:
-        stamp = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-
-
 def logged_win_rates(
     home: Path | None = None, days: float = 7, now: datetime | None = None
 ) -> list[float]:
@@ -148,34 +129,10 @@ def logged_win_rates(
     if days <= 0:
         raise CalibrationError("days must be positive")
     now = now or datetime.now(UTC)
-    since = now - timedelta(days=days)
-    folder = logs_dir(home)
-    rates: list[float] = []
-    for path in sorted(folder.glob("access-*.jsonl")) if folder.is_dir() else []:
-        day = _log_date(path)
-        if day is None or day < since.date() or day > now.date():
-            continue
-        try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # e.g. a line being written right now
-            if not isinstance(entry, dict):
-                continue
-            rate = entry.get("routellm_win_rate")
-            if not isinstance(rate, int | float) or isinstance(rate, bool):
-                continue
-            if not math.isfinite(rate):
-                continue
-            stamp = _timestamp(entry.get("timestamp"))
-            if stamp is not None and not since <= stamp <= now + timedelta(minutes=5):
-                continue
-            rates.append(float(rate))
-    return rates
+    # A few minutes ahead: clocks of processes writing the log differ a little.
+    return reader.logged_win_rates(
+        logs_dir(home), now - timedelta(days=days), now + timedelta(minutes=5)
+    )
 
 
 def calibrate_from_logs(

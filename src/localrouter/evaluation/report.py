@@ -75,8 +75,10 @@ def markdown(result: EvalResult) -> str:
             f"- Router: {rates.model_dir} ({rates.precision}, model sha256 "
             f"{(rates.model_fingerprint or '')[:12]}); win rates {source}"
         )
-    else:
+    elif rates.router == "random":
         lines.append("- Router: random win rates (seed 0)")
+    else:
+        lines.append(f"- Router: {rates.router} (win rates computed in {rates.seconds:.1f} s)")
     lines += [
         "",
         "| Router | AUC | APGR | CPT(50%) | CPT(80%) |",

@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
@@ -14,8 +13,9 @@ from localrouter.evaluation import metrics
 from localrouter.evaluation.cache import WinRateCache, model_fingerprint, win_rate_key
 from localrouter.evaluation.data import BenchmarkData
 from localrouter.routellm.errors import RouterUnavailable
+from localrouter.routers.base import Router
 
-RouterName = Literal["bert", "random"]
+RouterName = str  # bert, random (RouteLLM's seeded baseline) or a trained router's name
 Progress = Callable[[int, int], None]  # (prompts done, prompts in all)
 
 DEFAULT_BATCH_SIZE = 32
@@ -53,6 +53,15 @@ def resolve_model_dir(
 def random_win_rates(count: int, seed: int = 0) -> WinRates:
     """RouteLLM's random router: a uniform win rate per prompt."""
     return WinRates(np.random.default_rng(seed).random(count), router="random")
+
+
+def router_win_rates(
+    router: Router, prompts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE
+) -> WinRates:
+    """Win rates of any router of the registry (a trained one), computed now (no cache)."""
+    started = time.perf_counter()
+    values = predict_batched(router.predict, prompts, batch_size)
+    return WinRates(values, router=router.name, seconds=time.perf_counter() - started)
 
 
 def predict_batched(
@@ -167,9 +176,12 @@ def evaluate(
     def result(name: str, label: str, curve: metrics.Curve) -> RouterResult:
         return RouterResult(name, label, curve, metrics.score(curve, weak, strong))
 
-    main_label = "BERT router" if win_rates.router == "bert" else "random router (seed 0)"
+    name, main_label = {
+        "bert": ("bert", "BERT router"),
+        "random": ("random_seed0", "random router (seed 0)"),
+    }.get(win_rates.router, (win_rates.router, f"router {win_rates.router}"))
     main = result(
-        "bert" if win_rates.router == "bert" else "random_seed0",
+        name,
         main_label,
         metrics.router_curve(win_rates.values, data.strong_scores, data.weak_scores),
     )

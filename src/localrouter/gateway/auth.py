@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import lru_cache
@@ -22,7 +21,8 @@ from functools import lru_cache
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from localrouter.gateway.errors import ApiError
-from localrouter.settings import ClientSettings, Settings
+from localrouter.gateway.state import gateway_state
+from localrouter.settings import ClientSettings
 
 # Paths that answer without a key even when clients are configured (still loopback-ruled).
 _PUBLIC_PATHS = frozenset({"/health", "/metrics", "/openapi.json", "/docs", "/redoc"})
@@ -74,7 +74,8 @@ class _KeyTable:
 def _bearer(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
+            text: str = value.decode("latin-1")
+            scheme, _, token = text.partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()
             return None
@@ -92,12 +93,8 @@ def request_client(scope: Scope) -> Client:
 
 
 class AuthMiddleware:
-    def __init__(
-        self, app: ASGIApp, settings: Callable[[], Settings], allow_remote: Callable[[], bool]
-    ) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._settings = settings
-        self._allow_remote = allow_remote
         self._keys = _KeyTable()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -113,16 +110,13 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
     def _authenticate(self, scope: Scope) -> Client:
-        settings = self._settings()
+        state = gateway_state(scope)
+        settings = state.settings.current
         peer = scope.get("client")
         host = peer[0] if peer else ""
         anonymous = Client(host or "unknown")
         if not settings.clients:
-            if (
-                is_loopback(host)
-                or settings.server.allow_remote_without_keys
-                or (self._allow_remote())
-            ):
+            if is_loopback(host) or settings.server.allow_remote_without_keys or state.allow_remote:
                 return anonymous
             raise ApiError(
                 403,

@@ -7,6 +7,7 @@ validation errors) into the same shape so clients written for OpenAI can read ev
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -41,7 +42,7 @@ class ApiError(Exception):
         *,
         type: str | None = None,
         param: str | None = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(message)
@@ -70,10 +71,6 @@ class ApiError(Exception):
             media_type="application/json",
             headers=self.headers,
         )
-
-
-def error_response(status: int, message: str, code: str | None = None, **extra: Any) -> Response:
-    return ApiError(status, message, code, **extra).response()
 
 
 async def _api_error(_: Request, exc: Exception) -> Response:

@@ -31,7 +31,7 @@ class Metrics:
         )
         self.routing_decisions = Counter(
             "localrouter_routing_decisions",
-            "Routing decisions for auto/router-bert models.",
+            "Routing decisions for localrouter/auto and router-<name>-<t> models.",
             ["tier"],
             registry=r,
         )
@@ -43,7 +43,7 @@ class Metrics:
         )
         self.win_rate = Histogram(
             "localrouter_win_rate",
-            "RouteLLM win rates of routed prompts.",
+            "Win rates of routed prompts (any router).",
             buckets=_WIN_RATE_BUCKETS,
             registry=r,
         )

@@ -1,4 +1,4 @@
-"""RouteLLM's decision rule, in one place.
+"""What a router predicts for a text, and RouteLLM's win rate from the model's logits.
 
 win_rate = P(label 0) = 1 - (P(label 1) + P(label 2)), exactly as RouteLLM's
 ``BERTRouter.calculate_strong_win_rate``; label 0 = strong model wins, 1 = tie, 2 = weak wins.
@@ -7,11 +7,8 @@ win_rate = P(label 0) = 1 - (P(label 1) + P(label 2)), exactly as RouteLLM's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
-
-Tier = Literal["strong", "weak"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +26,3 @@ def win_rates_from_logits(logits: np.ndarray) -> np.ndarray:
     p = np.exp(z)
     p /= p.sum(axis=-1, keepdims=True)
     return 1.0 - (p[..., 1] + p[..., 2])
-
-
-def route(win_rate: float, threshold: float) -> Tier:
-    """Strong tier when ``win_rate >= threshold`` (RouteLLM's rule), else weak."""
-    return "strong" if win_rate >= threshold else "weak"

@@ -1,6 +1,6 @@
 """The admin API under ``/api/`` that the dashboard uses (contract: docs/ARCHITECTURE.md).
 
-Everything reads the running gateway's :class:`GatewayContext` from ``request.app.state.lr``.
+Everything reads the running gateway's :class:`~localrouter.gateway.state.GatewayState`.
 Errors always use OpenAI's shape ``{"error": {"message", "type", "code"}}``; bodies are parsed
 here rather than by FastAPI so that a bad body gets that shape too, whatever exception
 handlers the host app installs. Provider keys go only to their own provider (to list its
@@ -13,7 +13,6 @@ import asyncio
 import json
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,12 +26,12 @@ from starlette.concurrency import run_in_threadpool
 
 from localrouter.evaluation.calibrate import CalibrationError
 from localrouter.evaluation.calibrate import calibrate as calibrate_threshold
+from localrouter.gateway.access_log.reader import LogIndex, Row, rows_of
 from localrouter.gateway.admin import stats
-from localrouter.gateway.context import GatewayContext
 from localrouter.gateway.errors import ApiError
-from localrouter.paths import logs_dir
+from localrouter.gateway.state import GatewayState, SettingsChange, gateway_state
 from localrouter.routellm.errors import RouterModelError, RouterUnavailable
-from localrouter.routellm.prediction import route
+from localrouter.routers.base import ROUTER_NAME, UnknownRouter, route
 from localrouter.settings import ProviderSettings, SettingsError
 
 if TYPE_CHECKING:
@@ -67,11 +66,8 @@ def _describe(errors: Any) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def _ctx(request: Request) -> GatewayContext:
-    ctx = getattr(request.app.state, "lr", None)
-    if ctx is None:
-        raise ApiError(503, "the gateway is not ready yet", "not_ready")
-    return ctx
+def _state(request: Request) -> GatewayState:
+    return gateway_state(request.scope)
 
 
 async def _body(request: Request, model: type[BaseModel]) -> Any:
@@ -97,10 +93,12 @@ class DownloadBody(_Body):
 class PredictBody(_Body):
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    router: str | None = Field(default=None, pattern=ROUTER_NAME.pattern)  # default: routing.router
 
 
 class RoutingPatch(_Body):
     enabled: bool | None = None
+    router: str | None = None
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     strong: list[str] | None = None
     weak: list[str] | None = None
@@ -121,8 +119,8 @@ class CalibrateBody(_Body):
 # --- helpers ----------------------------------------------------------------------------
 
 
-def _routellm_view(ctx: GatewayContext) -> dict[str, Any]:
-    cfg = ctx.settings.routellm
+def _routellm_view(state: GatewayState) -> dict[str, Any]:
+    cfg = state.settings.current.routellm
     return {
         "repo_id": cfg.repo_id,
         "revision": cfg.revision,
@@ -133,7 +131,7 @@ def _routellm_view(ctx: GatewayContext) -> dict[str, Any]:
     }
 
 
-def _providers_view(ctx: GatewayContext) -> list[dict[str, Any]]:
+def _providers_view(state: GatewayState) -> list[dict[str, Any]]:
     # Only whether a key is present, never the key or the variable's value.
     return [
         {
@@ -142,7 +140,7 @@ def _providers_view(ctx: GatewayContext) -> list[dict[str, Any]]:
             "models": list(p.models),
             "has_key": p.resolve_api_key() is not None,
         }
-        for p in ctx.settings.providers
+        for p in state.settings.current.providers
     ]
 
 
@@ -154,13 +152,13 @@ def _without_userinfo(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
-def _prices_view(ctx: GatewayContext) -> dict[str, Any]:
-    return {ref: price.model_dump() for ref, price in ctx.settings.prices.items()}
+def _prices_view(state: GatewayState) -> dict[str, Any]:
+    return {ref: price.model_dump() for ref, price in state.settings.current.prices.items()}
 
 
-def _update(ctx: GatewayContext, change: Callable[[dict[str, Any]], None]) -> None:
+def _update(state: GatewayState, change: SettingsChange) -> None:
     try:
-        ctx.update_settings(change)
+        state.settings.update(change)
     except SettingsError as exc:
         raise ApiError(400, str(exc), "invalid_settings") from None
     except OSError as exc:
@@ -175,33 +173,24 @@ async def _router_call(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         raise ApiError(503, str(exc), "router_unavailable") from None
     except RouterModelError as exc:
         raise ApiError(409, str(exc), "router_error", type="router_error") from None
-    except NotImplementedError:
-        message = "not available in this build"
-        raise ApiError(501, message, "not_implemented", type="server_error") from None
 
 
 class _Traffic:
-    """Rows of the access log for the statistics, one incremental index per log folder."""
+    """Rows of the access log for the statistics (an incremental index of the files)."""
 
     def __init__(self) -> None:
-        self._indexes: dict[Path, stats.LogIndex] = {}
+        self._index: LogIndex | None = None
 
-    def rows_since(self, ctx: GatewayContext, since: datetime) -> list[stats.Row]:
-        log = ctx.access_log
-        if log is None:
-            return []
-        if not ctx.settings.access_log.enabled:
+    def rows_since(self, state: GatewayState, since: datetime) -> list[Row]:
+        log = state.access_log
+        if not state.settings.current.access_log.enabled:
             # Nothing goes to disk; the in-memory window of recent requests is all there is.
             cutoff = since.timestamp()
-            return [r for r in stats.rows_of(log.recent(10_000)) if r.ts >= cutoff]
-        flush = getattr(log, "flush", None)
-        if flush is not None:
-            flush()  # what was logged before this call is in the files
-        folder = Path(getattr(log, "folder", None) or logs_dir(ctx.home))
-        index = self._indexes.get(folder)
-        if index is None:
-            index = self._indexes[folder] = stats.LogIndex(folder)
-        return index.rows_since(since)
+            return [r for r in rows_of(log.recent(10_000)) if r.ts >= cutoff]
+        log.flush()  # what was logged before this call is in the files
+        if self._index is None or self._index.folder != log.folder:
+            self._index = LogIndex(log.folder)
+        return self._index.rows_since(since)
 
 
 async def _upstream_models(provider: ProviderSettings) -> list[str]:
@@ -235,12 +224,14 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
 
     @api.post("/router/download")
     async def router_download(request: Request) -> JSONResponse:
-        ctx = _ctx(request)
+        state = _state(request)
         body = await _body(request, DownloadBody)
-        status = await _router_call(lambda: ctx.router.start_download(body.repo_id, body.revision))
+        status = await _router_call(
+            lambda: state.router_model.start_download(body.repo_id, body.revision)
+        )
         # "started" is False when a download already runs: this answer shows that one.
         started = status.get("started", True)
-        return JSONResponse(_with_config(ctx, status), status_code=202 if started else 200)
+        return JSONResponse(_with_config(state, status), status_code=202 if started else 200)
 
     @api.post("/router/download/cancel")
     async def router_cancel(request: Request) -> dict[str, Any]:
@@ -256,16 +247,22 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
 
     @api.post("/router/predict")
     async def router_predict(request: Request) -> dict[str, Any]:
-        ctx = _ctx(request)
+        state = _state(request)
         body = await _body(request, PredictBody)
-        threshold = body.threshold if body.threshold is not None else ctx.settings.routing.threshold
+        routing = state.settings.current.routing
+        threshold = body.threshold if body.threshold is not None else routing.threshold
+        name = body.router or routing.router
         try:
-            [prediction] = await run_in_threadpool(ctx.router.predict, [body.prompt])
+            router = await run_in_threadpool(state.routers.get, name)
+            [prediction] = await run_in_threadpool(router.predict, [body.prompt])
+        except UnknownRouter as exc:
+            raise ApiError(404, str(exc), "router_not_found", param="router") from None
         except RouterUnavailable as exc:
             raise ApiError(503, str(exc), "router_unavailable") from None
         except RouterModelError as exc:
             raise ApiError(503, str(exc), "router_error") from None
         return {
+            "router": name,
             "win_rate": prediction.win_rate,
             "route": route(prediction.win_rate, threshold),
             "threshold": threshold,
@@ -276,32 +273,33 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
 
     @api.get("/settings")
     async def get_settings(request: Request) -> dict[str, Any]:
-        ctx = _ctx(request)
+        state = _state(request)
+        settings = state.settings.current
         return {
-            "routing": ctx.settings.routing.model_dump(mode="json"),
-            "routellm": _routellm_view(ctx),
-            "prices": _prices_view(ctx),
-            "providers": _providers_view(ctx),
-            "access_log": ctx.settings.access_log.model_dump(mode="json"),
+            "routing": settings.routing.model_dump(mode="json"),
+            "routellm": _routellm_view(state),
+            "prices": _prices_view(state),
+            "providers": _providers_view(state),
+            "access_log": settings.access_log.model_dump(mode="json"),
         }
 
     @api.patch("/settings/routing")
     async def patch_routing(request: Request) -> dict[str, Any]:
-        ctx = _ctx(request)
+        state = _state(request)
         patch = (await _body(request, RoutingPatch)).model_dump(exclude_none=True)
-        await run_in_threadpool(_update, ctx, lambda data: data["routing"].update(patch))
-        return ctx.settings.routing.model_dump(mode="json")
+        await run_in_threadpool(_update, state, lambda data: data["routing"].update(patch))
+        return state.settings.current.routing.model_dump(mode="json")
 
     @api.patch("/settings/routellm")
     async def patch_routellm(request: Request) -> dict[str, Any]:
-        ctx = _ctx(request)
+        state = _state(request)
         patch = (await _body(request, RouteLLMPatch)).model_dump(exclude_none=True)
-        await run_in_threadpool(_update, ctx, lambda data: data["routellm"].update(patch))
-        return _routellm_view(ctx)
+        await run_in_threadpool(_update, state, lambda data: data["routellm"].update(patch))
+        return _routellm_view(state)
 
     @api.put("/settings/prices")
     async def put_prices(request: Request) -> dict[str, Any]:
-        ctx = _ctx(request)
+        state = _state(request)
         raw = await request.body()
         try:
             prices = json.loads(raw or b"{}")
@@ -313,13 +311,13 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
         def change(data: dict[str, Any]) -> None:
             data["prices"] = prices
 
-        await run_in_threadpool(_update, ctx, change)
-        return _prices_view(ctx)
+        await run_in_threadpool(_update, state, change)
+        return _prices_view(state)
 
     @api.get("/models")
     async def list_models(request: Request) -> dict[str, Any]:
-        ctx = _ctx(request)
-        settings = ctx.settings
+        state = _state(request)
+        settings = state.settings.current
         found: list[str] = [*settings.routing.strong, *settings.routing.weak]
         for provider in settings.providers:
             found += [f"{provider.name}/{m}" for m in provider.models]
@@ -330,41 +328,40 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
 
     @api.get("/requests")
     async def recent_requests(request: Request, limit: int = 50) -> dict[str, Any]:
-        ctx = _ctx(request)
+        state = _state(request)
         limit = max(1, min(limit, 1000))
-        log = ctx.access_log
-        entries = await run_in_threadpool(log.recent, limit) if log is not None else []
-        return {"requests": list(entries)}
+        return {"requests": state.access_log.recent(limit)}
 
     @api.get("/stats")
     async def get_stats(
         request: Request, threshold: float | None = None, hours: float = 24.0
     ) -> dict[str, Any]:
-        ctx = _ctx(request)
+        state = _state(request)
+        settings = state.settings.current
         if threshold is None:
-            threshold = ctx.settings.routing.threshold
+            threshold = settings.routing.threshold
         if not 0.0 <= threshold <= 1.0:
             raise ApiError(400, "threshold must be between 0 and 1", "invalid_parameter")
         if not 0.0 < hours <= 24 * 366:
             raise ApiError(400, "hours must be between 0 and 8784", "invalid_parameter")
         now = datetime.now(UTC)
-        rows = await run_in_threadpool(traffic.rows_since, ctx, now - timedelta(hours=hours))
-        strong_chain = ctx.settings.routing.strong
+        rows = await run_in_threadpool(traffic.rows_since, state, now - timedelta(hours=hours))
+        strong_chain = settings.routing.strong
         return stats.compute_stats(
             rows,
             threshold=threshold,
             hours=hours,
             now=now,
-            prices=ctx.settings.prices,
+            prices=settings.prices,
             strong_model=strong_chain[0] if strong_chain else None,
         )
 
     @api.post("/calibrate")
     async def calibrate(request: Request) -> dict[str, Any]:
-        ctx = _ctx(request)
+        state = _state(request)
         body = await _body(request, CalibrateBody)
         since = datetime.now(UTC) - timedelta(days=body.days)
-        rows = await run_in_threadpool(traffic.rows_since, ctx, since)
+        rows = await run_in_threadpool(traffic.rows_since, state, since)
         rates = [row.win_rate for row in rows if row.win_rate is not None]
         if not rates:
             raise ApiError(
@@ -384,14 +381,14 @@ async def _router_action(
     request: Request, action: Callable[[RouterService], dict[str, Any]]
 ) -> dict[str, Any]:
     """One of the router service's actions, run off the event loop; its status answer."""
-    ctx = _ctx(request)
-    router = ctx.router
-    return _with_config(ctx, await _router_call(lambda: action(router)))
+    state = _state(request)
+    router = state.router_model
+    return _with_config(state, await _router_call(lambda: action(router)))
 
 
-def _with_config(ctx: GatewayContext, status: dict[str, Any]) -> dict[str, Any]:
+def _with_config(state: GatewayState, status: dict[str, Any]) -> dict[str, Any]:
     """The service's status plus what the settings say, for fields the service left out."""
-    cfg = ctx.settings.routellm
+    cfg = state.settings.current.routellm
     merged = {
         "repo_id": cfg.repo_id,
         "revision": cfg.revision,

@@ -12,6 +12,7 @@ load) never blocks other requests.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -37,7 +38,6 @@ class MicroBatcher:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lr-classify")
         self._pending: list[tuple[str, asyncio.Future[Prediction]]] = []
         self._running = 0
-        self.batches = 0  # how many predict calls were made (for tests and metrics)
 
     async def classify(self, text: str) -> Prediction:
         """The prediction for ``text``; raises RouterUnavailable when there is no usable model."""
@@ -55,14 +55,14 @@ class MicroBatcher:
             self._running += 1
             loop = asyncio.get_running_loop()
             task = loop.run_in_executor(self._executor, self._predict, [t for t, _ in batch])
-            task.add_done_callback(lambda done, batch=batch: self._done(done, batch))
-            self.batches += 1
+            task.add_done_callback(functools.partial(self._done, batch=batch))
             if self._on_batch is not None:
                 self._on_batch(len(batch))
 
     def _done(
         self,
         done: asyncio.Future[list[Prediction]],
+        *,
         batch: list[tuple[str, asyncio.Future[Prediction]]],
     ) -> None:
         self._running -= 1

@@ -7,20 +7,24 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import request_response
 
 from localrouter import __version__
 from localrouter.gateway.metrics import CONTENT_TYPE
-from localrouter.gateway.proxy.pipeline import GenerationRequest, gateway_of
+from localrouter.gateway.proxy.pipeline import GenerationRequest
 from localrouter.gateway.proxy.routing import (
     AUTO_MODELS,
+    ROUTER_MODELS,
     available_models,
     model_not_found,
-    parse_router_bert,
+    parse_router_model,
 )
-from localrouter.settings import Settings
+from localrouter.gateway.state import gateway_state
+from localrouter.routers.base import UnknownRouter
 
 _JSON = "application/json"
 
@@ -45,7 +49,8 @@ def _body_schema(required: list[str], properties: dict[str, Any]) -> dict[str, A
 
 _MODEL_PROP = {
     "type": "string",
-    "description": "localrouter/auto, auto, router-bert-<threshold>, or provider/model",
+    "description": f"localrouter/auto, auto, {ROUTER_MODELS} (e.g. router-bert-0.25), "
+    "or provider/model",
 }
 _CHAT_SCHEMA = _body_schema(
     ["model", "messages"],
@@ -87,27 +92,37 @@ async def embeddings(request: Request) -> Response:
     return await GenerationRequest(request, "embeddings", "/embeddings").handle()
 
 
-def _model_object(model_id: str, settings: Settings) -> dict[str, Any]:
-    owner = (
-        "localrouter"
-        if model_id in AUTO_MODELS or model_id.startswith("router-bert-")
-        else (model_id.split("/", 1)[0])
-    )
+def _model_object(model_id: str, owner: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": 0, "owned_by": owner}
 
 
 async def list_models(request: Request) -> Response:
     """The virtual routing models and every configured provider/model."""
-    settings = gateway_of(request).settings
-    data = [_model_object(m, settings) for m in available_models(settings)]
+    settings = gateway_state(request.scope).settings.current
+    data = [
+        _model_object(m, "localrouter" if m in AUTO_MODELS else m.split("/", 1)[0])
+        for m in available_models(settings)
+    ]
     return JSONResponse({"object": "list", "data": data})
 
 
 async def get_model(request: Request, model_id: str) -> Response:
-    """One model by id (ids contain '/')."""
-    settings = gateway_of(request).settings
-    if model_id in available_models(settings) or parse_router_bert(model_id) is not None:
-        return JSONResponse(_model_object(model_id, settings))
+    """One model by id (ids contain '/'); ``router-<name>-<t>`` when that router exists."""
+    state = gateway_state(request.scope)
+    settings = state.settings.current
+    if model_id in AUTO_MODELS:
+        return JSONResponse(_model_object(model_id, "localrouter"))
+    parsed = parse_router_model(model_id)
+    if parsed is not None:
+        try:
+            await run_in_threadpool(state.routers.get, parsed[0])  # a trained one: from disk
+        except UnknownRouter as exc:
+            raise model_not_found(model_id, settings, why=str(exc)) from None
+        except Exception:  # exists but cannot predict right now: it is still a model name
+            pass
+        return JSONResponse(_model_object(model_id, "localrouter"))
+    if model_id in available_models(settings):
+        return JSONResponse(_model_object(model_id, model_id.split("/", 1)[0]))
     raise model_not_found(model_id, settings)
 
 
@@ -118,7 +133,7 @@ async def health(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     """Prometheus text exposition."""
-    return Response(gateway_of(request).metrics.render(), media_type=CONTENT_TYPE)
+    return Response(gateway_state(request.scope).metrics.render(), media_type=CONTENT_TYPE)
 
 
 # The generation endpoints (path, handler, OpenAPI request body), served under /v1 and at /.
@@ -130,22 +145,20 @@ _GENERATION: list[tuple[str, Callable[[Request], Awaitable[Response]], dict[str,
 _PREFIXES = ("/v1", "")
 
 
-def fast_routes() -> list[Route]:
-    """The generation endpoints as plain Starlette routes, matched before FastAPI's own.
+class _PlainRoute(APIRoute):
+    """A route described in the OpenAPI document like any APIRoute but served as a plain
+    Starlette route: the handler gets the Request as is. FastAPI's per-request dependency
+    machinery measured about a tenth of a proxied request's CPU, and these handlers take
+    nothing else."""
 
-    FastAPI's per-request routing and dependency machinery measured about a tenth of a
-    proxied request's CPU; these handlers take only the Request, so they need none of it.
-    The APIRoutes of :func:`build_router` stay for the OpenAPI document (and never match,
-    since these come first)."""
-    return [
-        Route(prefix + path, handler, methods=["POST"])
-        for prefix in _PREFIXES
-        for path, handler, _ in _GENERATION
-    ]
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self.app = request_response(endpoint)
 
 
-def build_router() -> APIRouter:
-    router = APIRouter()
+def add_routes(app: FastAPI) -> None:
+    """Every endpoint of this module, on the app itself (not an included router: the app's
+    own routes are matched first and without the included routers' extra matching)."""
     for prefix in _PREFIXES:
         endpoints: list[tuple[str, Callable[..., Any], str, dict[str, Any] | None]] = [
             *((path, handler, "POST", schema) for path, handler, schema in _GENERATION),
@@ -153,14 +166,14 @@ def build_router() -> APIRouter:
             ("/models/{model_id:path}", get_model, "GET", None),
         ]
         for path, handler, method, schema in endpoints:
-            router.add_api_route(
+            app.router.add_api_route(
                 prefix + path,
                 handler,
                 methods=[method],
                 openapi_extra=schema,
                 include_in_schema=prefix == "/v1",  # document each endpoint once, under /v1
                 tags=["openai"],
+                route_class_override=_PlainRoute if schema is not None else APIRoute,
             )
-    router.add_api_route("/health", health, methods=["GET"], tags=["ops"])
-    router.add_api_route("/metrics", metrics, methods=["GET"], tags=["ops"])
-    return router
+    app.router.add_api_route("/health", health, methods=["GET"], tags=["ops"])
+    app.router.add_api_route("/metrics", metrics, methods=["GET"], tags=["ops"])

@@ -1,8 +1,11 @@
 """One generation request (chat, completions, embeddings) through the gateway.
 
 Read the body (size-capped while reading), check the few fields routing needs (no model of
-the whole body), resolve the model name, classify when routed (micro-batched, off the event
-loop), walk the fallback chain, answer (relaying streams), and queue one access-log entry.
+the whole body), resolve the model name, classify when routed (with the named router or
+``routing.router``; micro-batched, off the event loop), walk the fallback chain, answer
+(relaying streams), and queue one :class:`~localrouter.gateway.access_log.AccessRecord`.
+The record and the headers keep both the router's decision (``routed_tier``) and the tier
+of the model that answered (``tier``): a cross-tier fallback answers from the other tier.
 
 A client that disconnects while the chain waits for an upstream's answer cancels it: the
 upstream connection is closed, no further target is tried, and the entry says 499 "client
@@ -30,7 +33,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive
 
-from localrouter.gateway.access_log import now_timestamp
+from localrouter.gateway.access_log import AccessRecord
 from localrouter.gateway.auth import request_client
 from localrouter.gateway.errors import ApiError
 from localrouter.gateway.metrics import error_kind
@@ -38,16 +41,19 @@ from localrouter.gateway.proxy.fallback import AllFailed, Outcome, error_text, r
 from localrouter.gateway.proxy.providers import Target, scrub
 from localrouter.gateway.proxy.routing import (
     AUTO_MODELS,
+    Chain,
     Resolved,
     chat_text,
+    direct_chain,
+    model_not_found,
     prompt_text,
     resolve_model,
-    tier_targets,
+    tier_chain,
 )
 from localrouter.gateway.proxy.streaming import DONE_EVENT, SseRelay, error_event
-from localrouter.gateway.runtime import Gateway
+from localrouter.gateway.state import GatewayState, gateway_state
 from localrouter.routellm.errors import RouterUnavailable
-from localrouter.routellm.prediction import route
+from localrouter.routers.base import UnknownRouter, route
 from localrouter.settings import Settings
 
 _JSON = "application/json"
@@ -57,17 +63,12 @@ _T = TypeVar("_T")
 
 @dataclass(slots=True)
 class Decision:
-    tier: str  # strong | weak | direct
-    targets: list[Target]
+    chain: Chain  # its tier is the router's decision (or "direct")
+    router: str | None  # the router that decided; None when nothing was classified
     win_rate: float | None
     threshold: float | None
     routing_ms: float
     routing_error: str | None = None
-
-
-def gateway_of(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
@@ -150,62 +151,46 @@ def _check_fields(body: dict[str, Any], kind: str) -> str:
     return model
 
 
-def _new_entry(request: Request, request_id: str, client: str) -> dict[str, Any]:
-    return {
-        "timestamp": now_timestamp(),
-        "request_id": request_id,
-        "client": client,
-        "endpoint": request.scope["path"],
-        "requested_model": None,
-        "provider": None,
-        "model": None,
-        "tier": None,
-        "routellm_win_rate": None,
-        "threshold": None,
-        "routing_ms": None,
-        "attempts": [],
-        "status": "error",
-        "status_code": None,
-        "latency_ms": None,
-        "input_tokens": None,
-        "output_tokens": None,
-        "stream": False,
-        "error": None,
-    }
-
-
 def _headers(request_id: str, decision: Decision | None, target: Target | None) -> dict[str, str]:
     headers = {"x-request-id": request_id}
     if decision is not None:
-        headers["x-localrouter-tier"] = decision.tier
+        headers["x-localrouter-routed-tier"] = decision.chain.tier
         headers["x-localrouter-routing-ms"] = f"{decision.routing_ms:.3f}"
         if decision.win_rate is not None:
             headers["x-localrouter-win-rate"] = f"{decision.win_rate:.6f}"
+        if target is not None:
+            headers["x-localrouter-tier"] = decision.chain.tier_of(target)
     if target is not None:
         headers["x-localrouter-model"] = target.ref
     return headers
 
 
-async def _decide(gateway: Gateway, settings: Settings, resolved: Resolved, text: str) -> Decision:
+async def _decide(
+    state: GatewayState, settings: Settings, resolved: Resolved, model: str, text: str
+) -> Decision:
     if not resolved.routed:
         assert resolved.target is not None
-        return Decision("direct", [resolved.target], None, None, 0.0)
+        return Decision(direct_chain(resolved.target), None, None, None, 0.0)
     routing = settings.routing
     threshold = resolved.threshold if resolved.threshold is not None else routing.threshold
     if not routing.enabled:
         # Routing switched off: the auto models mean "the strong tier", nothing is classified.
-        return Decision("strong", tier_targets(settings, "strong"), None, None, 0.0)
+        return Decision(tier_chain(settings, "strong"), None, None, None, 0.0)
+    name = resolved.router or routing.router
     started = time.perf_counter()
-    metrics = gateway.metrics
+    metrics = state.metrics
     try:
-        prediction = await gateway.classifier.classify(text)
+        classifier = await state.classifier(name)
+        prediction = await classifier.classify(text)
     except RouterUnavailable as exc:
+        if isinstance(exc, UnknownRouter) and resolved.router is not None:
+            raise model_not_found(model, settings, why=str(exc)) from None
         routing_ms = (time.perf_counter() - started) * 1000
         metrics.router_unavailable.inc()
         metrics.routing_decisions.labels("strong").inc()
         return Decision(
-            "strong",
-            tier_targets(settings, "strong"),
+            tier_chain(settings, "strong"),
+            name,
             None,
             threshold,
             routing_ms,
@@ -216,7 +201,7 @@ async def _decide(gateway: Gateway, settings: Settings, resolved: Resolved, text
     metrics.routing_latency.observe(routing_ms / 1000)
     metrics.win_rate.observe(prediction.win_rate)
     metrics.routing_decisions.labels(tier).inc()
-    return Decision(tier, tier_targets(settings, tier), prediction.win_rate, threshold, routing_ms)
+    return Decision(tier_chain(settings, tier), name, prediction.win_rate, threshold, routing_ms)
 
 
 def _refuses_stream_options(outcome: Outcome) -> bool:
@@ -281,12 +266,14 @@ class GenerationRequest:
         self.request = request
         self.kind = kind
         self.upstream_path = path
-        self.gateway = gateway_of(request)
-        self.settings = self.gateway.settings  # one snapshot for the whole request
+        self.state = gateway_state(request.scope)
+        self.settings = self.state.settings.current  # one snapshot for the whole request
         self.started = time.perf_counter()
         self.request_id = "req_" + os.urandom(12).hex()
         self.client = request_client(request.scope)
-        self.entry = _new_entry(request, self.request_id, self.client.name)
+        self.entry = AccessRecord(
+            request_id=self.request_id, client=self.client.name, endpoint=request.scope["path"]
+        )
         self.decision: Decision | None = None
 
     async def handle(self) -> Response:
@@ -302,9 +289,9 @@ class GenerationRequest:
         settings = self.settings
         body = await read_json(self.request, settings.server.max_body_bytes)
         model = _check_fields(body, self.kind)
-        self.entry["requested_model"] = model
+        self.entry.requested_model = model
         stream = bool(body.get("stream")) and self.kind != "embeddings"
-        self.entry["stream"] = stream
+        self.entry.stream = stream
         resolved = resolve_model(model, settings)
         self._check_allowed(model, resolved)
 
@@ -322,16 +309,16 @@ class GenerationRequest:
                     param="model",
                 )
         if settings.access_log.include_prompts:
-            self.entry["prompt"] = text
+            self.entry.prompt = text
 
-        decision = self.decision = await _decide(self.gateway, settings, resolved, text)
+        decision = self.decision = await _decide(self.state, settings, resolved, model, text)
         entry = self.entry
-        entry["tier"] = decision.tier
-        entry["routellm_win_rate"] = decision.win_rate
-        entry["threshold"] = decision.threshold
-        entry["routing_ms"] = round(decision.routing_ms, 3)
-        if decision.routing_error:
-            entry["routing_error"] = decision.routing_error
+        entry.routed_tier = decision.chain.tier
+        entry.router = decision.router
+        entry.routellm_win_rate = decision.win_rate
+        entry.threshold = decision.threshold
+        entry.routing_ms = round(decision.routing_ms, 3)
+        entry.routing_error = decision.routing_error
 
         strip_usage = False
         if stream and "stream_options" not in body:
@@ -340,9 +327,8 @@ class GenerationRequest:
             body["stream_options"] = {"include_usage": True}
             strip_usage = True
 
-        upstreams = self.gateway.upstreams
-        assert upstreams is not None
-        secrets = self.gateway.secrets(settings)
+        upstreams = self.state.upstreams
+        secrets = self.state.secrets(settings)
 
         async def run(targets: list[Target], earlier: list[dict[str, Any]]) -> Outcome:
             """The fallback chain over ``targets``; ``earlier`` attempts lead the trail.
@@ -363,29 +349,31 @@ class GenerationRequest:
             except ClientGone:
                 if trail and trail[-1]["error"] == "cancelled":
                     trail[-1]["error"] = _CLIENT_GONE  # the attempt in flight
-                entry["attempts"] = earlier + trail
+                entry.attempts = earlier + trail
                 raise client_gone() from None
             except AllFailed as exc:
-                entry["attempts"] = earlier + exc.attempts
+                entry.attempts = earlier + exc.attempts
                 raise ApiError(
                     502,
                     f"all upstreams failed: {exc.summary()}",
                     "upstream_unavailable",
-                    attempts=entry["attempts"],
+                    attempts=entry.attempts,
                 ) from None
 
-        outcome = await run(decision.targets, [])
+        targets = list(decision.chain.targets)
+        outcome = await run(targets, [])
         if strip_usage and _refuses_stream_options(outcome):
             # An older upstream that rejects the usage request we added: ask again without
             # it, from the same model on (token counts of this stream stay unknown).
             del body["stream_options"]
             strip_usage = False
             earlier = outcome.attempts
-            outcome = await run(decision.targets[decision.targets.index(outcome.target) :], earlier)
+            outcome = await run(targets[targets.index(outcome.target) :], earlier)
             outcome.attempts[:0] = earlier
-        entry["attempts"] = outcome.attempts
-        entry["provider"] = outcome.target.provider_name
-        entry["model"] = outcome.target.model
+        entry.attempts = outcome.attempts
+        entry.provider = outcome.target.provider_name
+        entry.model = outcome.target.model
+        entry.tier = decision.chain.tier_of(outcome.target)
         headers = _headers(self.request_id, decision, outcome.target)
 
         if not outcome.ok:
@@ -411,7 +399,7 @@ class GenerationRequest:
             usage = json.loads(outcome.content).get("usage")
         except (ValueError, AttributeError):
             usage = None
-        entry["input_tokens"], entry["output_tokens"] = _usage_tokens(usage)
+        entry.input_tokens, entry.output_tokens = _usage_tokens(usage)
         self.finish(outcome.response.status_code, None)
         return Response(
             outcome.content,
@@ -435,7 +423,7 @@ class GenerationRequest:
             )
 
     def _on_retry(self, target: Target, reason: str) -> None:
-        metrics = self.gateway.metrics
+        metrics = self.state.metrics
         metrics.upstream_errors.labels(target.provider_name, error_kind(reason)).inc()
         metrics.fallbacks.labels(target.provider_name).inc()
 
@@ -462,7 +450,7 @@ class GenerationRequest:
                 f"upstream {outcome.target.ref} failed mid-stream: {type(exc).__name__}: {exc}",
                 secrets,
             )
-            self.gateway.metrics.upstream_errors.labels(
+            self.state.metrics.upstream_errors.labels(
                 outcome.target.provider_name, "midstream"
             ).inc()
             status = 502  # logged as the upstream failure it was (the client saw 200 + error)
@@ -474,20 +462,20 @@ class GenerationRequest:
             raise
         finally:
             await outcome.response.aclose()  # also cancels the upstream when the client left
-            self.entry["input_tokens"], self.entry["output_tokens"] = _usage_tokens(relay.usage)
-            if error is not None and self.entry["attempts"]:
-                self.entry["attempts"][-1]["error"] = error
+            self.entry.input_tokens, self.entry.output_tokens = _usage_tokens(relay.usage)
+            if error is not None and self.entry.attempts:
+                self.entry.attempts[-1]["error"] = error
             self.finish(status, error)
 
     def finish(self, status_code: int, error: str | None) -> None:
         elapsed = time.perf_counter() - self.started
         entry = self.entry
-        entry["status"] = "success" if error is None and status_code < 400 else "error"
-        entry["status_code"] = status_code
-        entry["error"] = error
-        entry["latency_ms"] = round(elapsed * 1000, 3)
-        gateway = self.gateway
-        gateway.access_log.write(entry)
+        entry.status = "success" if error is None and status_code < 400 else "error"
+        entry.status_code = status_code
+        entry.error = error
+        entry.latency_ms = round(elapsed * 1000, 3)
+        state = self.state
+        state.access_log.write(entry)
         endpoint = self.kind
-        gateway.metrics.requests.labels(endpoint, entry["tier"] or "none", str(status_code)).inc()
-        gateway.metrics.latency.labels(endpoint).observe(elapsed)
+        state.metrics.requests.labels(endpoint, entry.tier or "none", str(status_code)).inc()
+        state.metrics.latency.labels(endpoint).observe(elapsed)

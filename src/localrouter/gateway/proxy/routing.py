@@ -1,27 +1,32 @@
 """Model names and what to classify (SPEC "HTTP: Model names", "The router model").
 
-- ``localrouter/auto`` and ``auto``: route with the configured threshold.
-- ``router-bert-<t>`` (RouteLLM's naming): route with threshold ``t`` (0 <= t <= 1).
+- ``localrouter/auto`` and its alias ``auto``: route with ``routing.router`` and the
+  configured threshold.
+- ``router-<name>-<t>`` (RouteLLM's naming, e.g. ``router-bert-0.25``): route with router
+  ``name`` (letters, digits, ``_``: bert, random or a trained router) and threshold ``t``
+  (0 <= t <= 1).
 - ``provider/model``: straight to that upstream (the provider must be configured).
 - a bare model name that exactly one configured ``provider/model`` ends with: that one.
 
 Routed requests go to a tier's fallback chain; with ``cross_tier_fallback`` the other tier's
-chain follows it.
+chain follows it (:class:`Chain` knows which tier each target belongs to).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from localrouter.gateway.errors import ApiError
 from localrouter.gateway.proxy.providers import Target, split_ref, target_for
+from localrouter.routers.base import Tier, other_tier
 from localrouter.settings import Settings
 
 AUTO_MODELS = ("localrouter/auto", "auto")
-ROUTER_BERT_PREFIX = "router-bert-"
-Tier = Literal["strong", "weak"]
+ROUTER_MODELS = "router-<name>-<threshold>"
+_ROUTER_MODEL = re.compile(r"^router-([A-Za-z0-9_]+)-(.*)$", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +34,29 @@ class Resolved:
     """A requested model name, understood: routed (``target`` None) or direct."""
 
     routed: bool
+    router: str | None = None  # routed: None = the configured routing.router
     threshold: float | None = None  # routed: None = the configured one
     target: Target | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """The targets a request tries in order: the first ``own`` are of ``tier``, the rest (a
+    cross-tier fallback) of the other tier."""
+
+    tier: Tier | Literal["direct"]
+    targets: tuple[Target, ...]
+    own: int
+
+    def tier_of(self, target: Target) -> Tier | Literal["direct"]:
+        """The tier of a target of this chain (the tier that answered)."""
+        if self.tier == "direct" or self.targets.index(target) < self.own:
+            return self.tier
+        return other_tier(self.tier)
+
+
+def direct_chain(target: Target) -> Chain:
+    return Chain("direct", (target,), 1)
 
 
 def configured_models(settings: Settings) -> list[str]:
@@ -53,11 +79,13 @@ def available_models(settings: Settings) -> list[str]:
     return [*AUTO_MODELS, *configured_models(settings)]
 
 
-def parse_router_bert(name: str) -> float | None:
-    """The threshold of ``router-bert-<t>``, None for other names; 400 when ``t`` is bad."""
-    if not name.startswith(ROUTER_BERT_PREFIX):
+def parse_router_model(name: str) -> tuple[str, float] | None:
+    """``(router, threshold)`` of ``router-<name>-<t>``, None for other names; 400 when
+    ``t`` is not a number in [0, 1]."""
+    match = _ROUTER_MODEL.match(name)
+    if match is None:
         return None
-    raw = name[len(ROUTER_BERT_PREFIX) :]
+    router, raw = match.groups()
     try:
         threshold = float(raw)
     except ValueError:
@@ -65,19 +93,19 @@ def parse_router_bert(name: str) -> float | None:
     if not 0.0 <= threshold <= 1.0:  # also refuses NaN
         raise ApiError(
             400,
-            f"invalid threshold {raw!r} in model {name!r}: router-bert-<t> needs 0 <= t <= 1",
+            f"invalid threshold {raw!r} in model {name!r}: {ROUTER_MODELS} needs 0 <= t <= 1",
             "invalid_threshold",
             param="model",
         )
-    return threshold
+    return router, threshold
 
 
 def resolve_model(name: str, settings: Settings) -> Resolved:
     if name in AUTO_MODELS:
         return Resolved(routed=True)
-    threshold = parse_router_bert(name)
-    if threshold is not None:
-        return Resolved(routed=True, threshold=threshold)
+    parsed = parse_router_model(name)
+    if parsed is not None:
+        return Resolved(routed=True, router=parsed[0], threshold=parsed[1])
     if "/" in name:
         target = target_for(settings, name)
         if target is not None:
@@ -91,42 +119,42 @@ def resolve_model(name: str, settings: Settings) -> Resolved:
     raise model_not_found(name, settings)
 
 
-def model_not_found(name: str, settings: Settings) -> ApiError:
+def model_not_found(name: str, settings: Settings, why: str | None = None) -> ApiError:
     available = available_models(settings)
+    reason = (
+        f"The model {name!r} does not exist ({why})."
+        if why
+        else f"The model {name!r} does not exist."
+    )
     return ApiError(
         404,
-        f"The model {name!r} does not exist. Available models: "
-        f"{', '.join(available)}, router-bert-<threshold>, or any <provider>/<model> of the "
-        f"configured providers ({', '.join(p.name for p in settings.providers)}).",
+        f"{reason} Available models: "
+        f"{', '.join(available)}, {ROUTER_MODELS} (e.g. router-bert-0.25; routers: bert, "
+        f"random or a trained router's name), or any <provider>/<model> of the configured "
+        f"providers ({', '.join(p.name for p in settings.providers)}).",
         "model_not_found",
         param="model",
         available=available,
     )
 
 
-def tier_targets(settings: Settings, tier: Tier) -> list[Target]:
+def tier_chain(settings: Settings, tier: Tier) -> Chain:
     """The tier's chain, then the other tier's when ``cross_tier_fallback`` is on."""
     routing = settings.routing
     first, second = (
         (routing.strong, routing.weak) if tier == "strong" else (routing.weak, routing.strong)
     )
-    refs = list(first)
-    if routing.cross_tier_fallback:
-        refs += [ref for ref in second if ref not in first]
-    targets = []
-    for ref in refs:
-        target = target_for(settings, ref)
-        if target is not None:
-            targets.append(target)
-    return targets
+    own = _targets(settings, first)
+    rest = (
+        _targets(settings, [r for r in second if r not in first])
+        if routing.cross_tier_fallback
+        else []
+    )
+    return Chain(tier, (*own, *rest), len(own))
 
 
-def tier_of(ref: str, settings: Settings) -> Tier | None:
-    if ref in settings.routing.strong:
-        return "strong"
-    if ref in settings.routing.weak:
-        return "weak"
-    return None
+def _targets(settings: Settings, refs: list[str]) -> list[Target]:
+    return [t for ref in refs if (t := target_for(settings, ref)) is not None]
 
 
 def _content_text(content: Any) -> str:

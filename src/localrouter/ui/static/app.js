@@ -902,7 +902,8 @@
     const w = width - pad.left - pad.right;
     const h = height - pad.top - pad.bottom;
     const series = s.series || [];
-    const totals = series.map((b) => b.strong + b.weak + b.direct);
+    const tiers = s.tiers || ["strong", "weak", "direct"]; // the server names the tiers
+    const totals = series.map((b) => tiers.reduce((sum, tier) => sum + (b[tier] || 0), 0));
     const max = Math.max(1, ...totals);
     const niceMax = max <= 5 ? max : Math.ceil(max / 5) * 5;
     const y = (v) => pad.top + h - (v / niceMax) * h;
@@ -931,8 +932,8 @@
         `${fmtTime(b.t)}: strong ${b.strong}, weak ${b.weak}, direct ${b.direct}` +
         (routed ? ` (${pct(b.strong / routed)} strong)` : "");
       let base = 0;
-      for (const tier of ["strong", "weak", "direct"]) {
-        const count = b[tier];
+      for (const tier of tiers) {
+        const count = b[tier] || 0;
         if (!count) continue;
         svg("rect", {
           x, width: barW, y: y(base + count), height: y(base) - y(base + count),

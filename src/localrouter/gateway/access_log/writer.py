@@ -1,11 +1,7 @@
-"""The access log (SPEC "Access log entry"): ``HOME/logs/access-YYYY-MM-DD.jsonl``.
-
-One JSON object per request, in daily files named by the entry's UTC date. Requests only
-append to a queue; a background thread writes (and drops files older than
-``retention_days``), so file I/O never runs on the event loop. :meth:`AccessLog.close`
-drains the queue, so shutting down loses nothing. The newest entries (1000) stay in memory
-for the UI's "recent requests". The entry's fields are set by the request pipeline
-(``pipeline._new_entry``); this module only stores entries.
+"""The access-log writer: requests append to a queue; one background thread writes the daily
+files (and drops files older than ``retention_days``), so file I/O never runs on the event
+loop. :meth:`AccessLog.close` drains the queue, so shutting down loses nothing. The newest
+entries (1000) stay in memory for the dashboard's "recent requests".
 """
 
 from __future__ import annotations
@@ -15,55 +11,18 @@ import logging
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from localrouter.gateway.access_log.files import PATTERN, file_day, log_file
+from localrouter.gateway.access_log.reader import parse_timestamp
+from localrouter.gateway.access_log.record import AccessRecord
 from localrouter.settings import AccessLogSettings
 
 logger = logging.getLogger("localrouter.access_log")
 
-_PREFIX, _SUFFIX = "access-", ".jsonl"
 _STOP = object()
-
-
-def log_file(folder: Path, day: date) -> Path:
-    return folder / f"{_PREFIX}{day.isoformat()}{_SUFFIX}"
-
-
-def file_day(path: Path) -> date | None:
-    name = path.name
-    if not (name.startswith(_PREFIX) and name.endswith(_SUFFIX)):
-        return None
-    try:
-        return date.fromisoformat(name[len(_PREFIX) : -len(_SUFFIX)])
-    except ValueError:
-        return None
-
-
-def files_since(folder: Path, first_day: date) -> list[Path]:
-    """The daily files of ``first_day`` and later in ``folder``, oldest first."""
-    if not folder.is_dir():
-        return []
-    dated = sorted(
-        (day, path)
-        for path in folder.glob(f"{_PREFIX}*{_SUFFIX}")
-        if (day := file_day(path)) is not None and day >= first_day
-    )
-    return [path for _, path in dated]
-
-
-def now_timestamp() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _parse_time(value: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class AccessLog:
@@ -72,7 +31,7 @@ class AccessLog:
     def __init__(
         self,
         folder: Path,
-        settings: Callable[[], AccessLogSettings],
+        settings: AccessLogSettings,
         *,
         keep_recent: int = 1000,
     ) -> None:
@@ -86,15 +45,20 @@ class AccessLog:
         self._cleaned_for: date | None = None
         self._thread: threading.Thread | None = None
 
+    def configure(self, settings: AccessLogSettings) -> None:
+        """Apply changed settings (enabled, retention) from the next entry on."""
+        self._settings = settings
+
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="lr-access-log", daemon=True)
             self._thread.start()
 
-    def write(self, entry: dict[str, Any]) -> None:
-        """Record ``entry`` (never blocks on disk)."""
+    def write(self, record: AccessRecord) -> None:
+        """Record one request (never blocks on disk)."""
+        entry = record.to_json()
         self._recent.append(entry)
-        if not self._settings().enabled:
+        if not self._settings.enabled:
             return
         with self._cond:
             self._enqueued += 1
@@ -107,32 +71,10 @@ class AccessLog:
         return items[: max(0, limit)]
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything written so far is on disk."""
+        """Wait until everything written so far is on disk (then the reader sees it)."""
         with self._cond:
             target = self._enqueued
             return self._cond.wait_for(lambda: self._written >= target, timeout)
-
-    def entries_since(self, since: datetime) -> Iterator[dict[str, Any]]:
-        """Entries with ``timestamp >= since``, oldest first, read from the files (after a
-        flush, so nothing queued is missed). Blocking file I/O: call it off the event loop."""
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-        self.flush()
-        first_day = since.astimezone(UTC).date()
-        for path in files_since(self.folder, first_day):
-            try:
-                handle = path.open(encoding="utf-8")
-            except OSError:
-                continue
-            with handle:
-                for line in handle:
-                    try:
-                        entry = json.loads(line)
-                    except ValueError:
-                        continue  # a torn last line after a crash
-                    stamp = _parse_time(entry.get("timestamp", ""))
-                    if stamp is not None and stamp >= since:
-                        yield entry
 
     def close(self, timeout: float = 10.0) -> None:
         """Write everything queued, then stop the writer."""
@@ -173,7 +115,7 @@ class AccessLog:
     def _write_batch(self, batch: list[dict[str, Any]]) -> None:
         by_file: dict[Path, list[str]] = {}
         for entry in batch:
-            stamp = _parse_time(entry.get("timestamp", "")) or datetime.now(UTC)
+            stamp = parse_timestamp(entry.get("timestamp")) or datetime.now(UTC)
             path = log_file(self.folder, stamp.astimezone(UTC).date())
             by_file.setdefault(path, []).append(json.dumps(entry, ensure_ascii=False) + "\n")
         try:
@@ -199,9 +141,9 @@ class AccessLog:
 
     def cleanup(self, today: date | None = None) -> list[Path]:
         today = today or datetime.now(UTC).date()
-        oldest = today - timedelta(days=self._settings().retention_days - 1)
+        oldest = today - timedelta(days=self._settings.retention_days - 1)
         removed = []
-        for path in self.folder.glob(f"{_PREFIX}*{_SUFFIX}"):
+        for path in self.folder.glob(PATTERN):
             day = file_day(path)
             if day is not None and day < oldest:
                 path.unlink(missing_ok=True)
