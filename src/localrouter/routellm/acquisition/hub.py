@@ -15,7 +15,6 @@ huggingface_hub's token lookup), ``HF_HUB_OFFLINE``, ``HF_HUB_DOWNLOAD_TIMEOUT``
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import threading
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from localrouter.fileio import hash_file, sha256_file
 from localrouter.routellm.errors import DownloadError
 
 DEFAULT_REPO_ID = "routellm/bert_gpt4_augmented"
@@ -38,7 +38,6 @@ OPTIONAL_FILES = ("tokenizer_config.json", "special_tokens_map.json")
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
-_HASH_BLOCK = 4 * 1024 * 1024
 # While the server is silent, a blocked read looks at the cancel flag this often.
 _CANCEL_CHECK_SECS = 0.2
 
@@ -333,16 +332,6 @@ class ProgressTracker:
 # --------------------------------------------------------------------------- bytes
 
 
-def _hash_file(path: Path, algorithm: str, git_size: int | None = None) -> str:
-    digest = hashlib.new(algorithm)
-    if git_size is not None:  # git blob id: sha1 over "blob <size>\0" + content
-        digest.update(f"blob {git_size}\0".encode())
-    with path.open("rb") as handle:
-        while block := handle.read(_HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify_file(path: Path, remote: RemoteFile) -> None:
     """Size, then sha256 (LFS files) or the git blob id (small files). Raises DownloadError."""
     size = path.stat().st_size
@@ -352,14 +341,14 @@ def verify_file(path: Path, remote: RemoteFile) -> None:
             "run the download again"
         )
     if remote.sha256:
-        actual = _hash_file(path, "sha256")
+        actual = sha256_file(path)
         if actual != remote.sha256:
             raise DownloadError(
                 f"{remote.name} failed its checksum (sha256 {actual[:12]}…, the hub says "
                 f"{remote.sha256[:12]}…); the corrupt file was removed, run the download again"
             )
     elif remote.git_sha1:
-        actual = _hash_file(path, "sha1", git_size=size)
+        actual = hash_file(path, "sha1", prefix=f"blob {size}\0".encode())  # git blob id
         if actual != remote.git_sha1:
             raise DownloadError(
                 f"{remote.name} failed its checksum (git blob {actual[:12]}…, the hub says "
