@@ -317,10 +317,9 @@ def read_sentencepiece(path: Path) -> tuple[list[tuple[str, float]], bytes | Non
 
 def _from_sentencepiece(path: Path, specials: dict) -> Tokenizer:
     """The pipeline transformers' XLMRobertaTokenizer builds from a sentencepiece model."""
+    from google.protobuf.message import DecodeError
     from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers, processors
     from tokenizers.models import Unigram
-
-    from google.protobuf.message import DecodeError
 
     try:
         pieces, charsmap = read_sentencepiece(path)
