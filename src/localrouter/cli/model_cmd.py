@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.filesize import decimal
 
 from localrouter.cli.apps import routellm_app
 from localrouter.cli.errors import fail
 from localrouter.paths import home_dir
-from localrouter.routellm.acquisition.disk import human
 from localrouter.routellm.acquisition.hub import DownloadProgress, ProgressTracker
 from localrouter.routellm.errors import RouterModelError
 from localrouter.settings import Settings, load_settings
@@ -88,7 +88,7 @@ def _describe_progress(progress: dict[str, Any] | None) -> str:
     done, total = progress.get("downloaded_bytes") or 0, progress.get("total_bytes") or 0
     if not total:
         return " (starting)"
-    return f" ({human(done)} of {human(total)}, {100 * done / total:.0f}%)"
+    return f" ({decimal(done)} of {decimal(total)}, {100 * done / total:.0f}%)"
 
 
 def _refuse_running(progress: dict[str, Any] | None) -> None:
@@ -124,7 +124,7 @@ class _Bar:
             label = snap.phase.capitalize()
             if snap.phase_progress is not None:
                 label += f" {100 * snap.phase_progress:.0f}%"
-        rate = f"{human(snap.bytes_per_sec)}/s" if snap.bytes_per_sec > 0 else ""
+        rate = f"{decimal(int(snap.bytes_per_sec))}/s" if snap.bytes_per_sec > 0 else ""
         eta = "-"
         if snap.eta_secs is not None:
             minutes, seconds = divmod(int(snap.eta_secs + 0.5), 60)
@@ -231,7 +231,7 @@ def download_cmd(
     else:
         typer.echo(
             f"Installed {repo_id} at {revision} (commit {short}) in {result.model_dir} "
-            f"({human(result.downloaded_bytes)} downloaded)."
+            f"({decimal(result.downloaded_bytes)} downloaded)."
         )
 
 
@@ -277,7 +277,7 @@ def status_cmd(
         if value is None:
             continue
         if key in ("downloaded_bytes", "total_bytes"):
-            value = f"{value} ({human(value)})"
+            value = f"{value} ({decimal(value)})"
         typer.echo(f"{key:<{width}}  {value}")
 
 
