@@ -150,7 +150,7 @@ class SafeTensors:
             # The library's stubs leave its methods untyped: keep the handle as Any.
             self._file: Any = safe_open(str(self.path), framework="numpy")
             self._shapes: dict[str, tuple[int, ...]] = {}
-            for name in self._file.keys():
+            for name in self._file.keys():  # noqa: SIM118  (a safe_open is not iterable)
                 view = self._file.get_slice(name)
                 if view.get_dtype() not in _DTYPES:
                     raise CheckpointError(
