@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -38,7 +39,7 @@ OPTIONAL_FILES = ("tokenizer_config.json", "special_tokens_map.json")
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
-# While the server is silent, a blocked read looks at the cancel flag this often.
+# How soon a cancel watcher notices that its response is over and exits.
 _CANCEL_CHECK_SECS = 0.2
 
 
@@ -436,7 +437,8 @@ def _fetch_range(
 ) -> int:
     """One GET from ``offset`` to the end, appended to ``part``; returns bytes written."""
     import httpx2
-    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+    from huggingface_hub import get_session, hf_raise_for_status
+    from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]  # lazy
 
     headers = build_hf_headers(token=hub.token)
     headers["Accept-Encoding"] = "identity"  # sizes and ranges are about the stored bytes
@@ -451,85 +453,68 @@ def _fetch_range(
         skip = 0
         if offset and response.status_code != 206:
             skip = offset  # the server ignored Range: drop what we already have
-        with _cancellable_reads(response, cancel), part.open("ab") as handle:
-            for chunk in response.iter_bytes():  # as the bytes arrive: fine-grained progress
-                if cancel.is_set():
-                    raise DownloadCancelled("the download was cancelled")
-                if skip:
-                    cut = min(skip, len(chunk))
-                    chunk, skip = chunk[cut:], skip - cut
-                    if not chunk:
-                        continue
-                if offset + written + len(chunk) > remote.size:
-                    raise DownloadError(
-                        f"the hub sent more bytes for {remote.name} than the {remote.size} it "
-                        "announced"
-                    )
-                handle.write(chunk)
-                written += len(chunk)
-                tracker.add(len(chunk))
+        with _cancel_wakes_reads(response, cancel), part.open("ab") as handle:
+            try:
+                for chunk in response.iter_bytes():  # as the bytes arrive: fine progress
+                    if cancel.is_set():
+                        raise DownloadCancelled("the download was cancelled")
+                    if skip:
+                        cut = min(skip, len(chunk))
+                        chunk, skip = chunk[cut:], skip - cut
+                        if not chunk:
+                            continue
+                    if offset + written + len(chunk) > remote.size:
+                        raise DownloadError(
+                            f"the hub sent more bytes for {remote.name} than the "
+                            f"{remote.size} it announced"
+                        )
+                    handle.write(chunk)
+                    written += len(chunk)
+                    tracker.add(len(chunk))
+            except httpx2.HTTPError:
+                if cancel.is_set():  # the watcher shut the socket down: not a network error
+                    raise DownloadCancelled("the download was cancelled") from None
+                raise
     return written
 
 
 @contextlib.contextmanager
-def _cancellable_reads(response: Any, cancel: threading.Event) -> Iterator[None]:
-    """While ``response``'s body is read in this thread, a silent server does not hide a
-    cancel: each socket read waits in slices of ``_CANCEL_CHECK_SECS`` and looks at
-    ``cancel`` between them, raising DownloadCancelled when it is set.
+def _cancel_wakes_reads(response: Any, cancel: threading.Event) -> Iterator[None]:
+    """While ``response``'s body is read in this thread, a cancel is seen at once even
+    when the server is silent mid-file: a watcher thread waits for ``cancel`` and shuts the
+    connection's socket down (httpcore's ``network_stream`` extension, ``"socket"``), so
+    the blocked read returns and the reader raises DownloadCancelled.
 
-    The stall limit stays what it was: the slices of one read add up to the read timeout
-    httpx passes down (``hub.timeout``), and only then does the read fail with the same
-    ReadTimeout as before, which download_file retries and resumes. Any byte ends the
-    read, so the limit counts silence, not the response's length.
-
-    Why here: httpx drops the connection on any read timeout, so short timeouts cannot be
-    used above the transport. Below it, httpcore's network stream (the response's
-    ``network_stream`` extension) reads one socket with a per-call timeout, and a timed-out
-    read there consumes nothing. Its ``read`` is wrapped for the length of this body;
-    reads from other threads (the pooled connection is reused after the body ends) go
-    straight through. Left alone: HTTP/2, where the stream is shared with other requests,
-    and transports without a network stream; there a cancel waits for the next byte or
-    the stall limit, as before.
+    The stall limit is untouched: reads keep the timeout httpx passes down (``hub.timeout``),
+    so a pause shorter than it does not drop the connection. Left alone: HTTP/2, where
+    the connection is shared with other requests, and transports without a socket; there a
+    cancel waits for the next byte or the stall limit.
     """
-    import httpcore2
-
     stream = response.extensions.get("network_stream")
-    if stream is None or response.http_version not in ("HTTP/1.0", "HTTP/1.1"):
+    sock = None
+    if stream is not None and response.http_version in ("HTTP/1.0", "HTTP/1.1"):
+        sock = stream.get_extra_info("socket")
+    if sock is None:
         yield
         return
-    try:
-        own = vars(stream)
-    except TypeError:  # no instance dict: cannot be wrapped
-        yield
-        return
-    read = stream.read
-    owner = threading.get_ident()
+    done = False
+    guard = threading.Lock()  # no shutdown once the body is over: the connection is reused
 
-    def sliced_read(max_bytes: int, timeout: float | None = None) -> bytes:
-        if threading.get_ident() != owner:
-            return read(max_bytes, timeout)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            if cancel.is_set():
-                raise DownloadCancelled("the download was cancelled")
-            step = _CANCEL_CHECK_SECS
-            if deadline is not None:
-                step = max(min(step, deadline - time.monotonic()), 0.001)
-            try:
-                return read(max_bytes, step)
-            except (httpcore2.ReadTimeout, TimeoutError):
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise  # the whole stall limit without a byte: a dropped connection
+    def watch() -> None:
+        while not cancel.wait(_CANCEL_CHECK_SECS):
+            if done:
+                return
+        with guard:
+            if not done:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
-    previous = own.get("read")
-    stream.read = sliced_read
+    threading.Thread(target=watch, name="download-cancel", daemon=True).start()
     try:
         yield
     finally:
-        if previous is not None:
-            stream.read = previous
-        else:
-            own.pop("read", None)
+        with guard:
+            done = True
 
 
 ProgressCallback = Callable[[DownloadProgress], None]
