@@ -124,7 +124,7 @@ class WinRateCache:
             return None
         if values.shape != (count,) or not np.all(np.isfinite(values)):
             return None  # a damaged entry is recomputed, not trusted
-        return values.astype(np.float64)
+        return np.asarray(values, dtype=np.float64)
 
     def save(self, key: str, values: np.ndarray) -> Path:
         path = self.path(key)

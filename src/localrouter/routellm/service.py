@@ -154,7 +154,7 @@ class RouterService:
 
     # ----------------------------------------------------------------- model folder
 
-    def model_dir(self) -> Path | None:
+    def _model_dir(self) -> Path | None:
         configured = self._settings().model_dir
         if configured is not None:
             return Path(configured).expanduser()
@@ -162,7 +162,7 @@ class RouterService:
 
     def _wanted_key(self) -> _Key:
         cfg = self._settings()
-        model_dir = self.model_dir()
+        model_dir = self._model_dir()
         if model_dir is None:
             raise RouterUnavailable(
                 "the router model is not downloaded; run `localrouter routellm download`"

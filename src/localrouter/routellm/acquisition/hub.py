@@ -29,9 +29,6 @@ from typing import Any
 from localrouter.fileio import hash_file, sha256_file
 from localrouter.routellm.errors import DownloadError
 
-DEFAULT_REPO_ID = "routellm/bert_gpt4_augmented"
-DEFAULT_REVISION = "main"
-
 REQUIRED_FILES = ("config.json", "model.safetensors")
 # The tokenizer can be built from either file; at least one must exist.
 TOKENIZER_FILES = ("tokenizer.json", "sentencepiece.bpe.model")

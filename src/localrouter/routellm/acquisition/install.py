@@ -136,10 +136,6 @@ class DownloadLock:
         if self._lock.is_locked:
             self._lock.release()
 
-    @property
-    def held(self) -> bool:
-        return self._lock.is_locked
-
 
 def download_running(home: Path) -> bool:
     """Whether some process (this one included) holds the download lock right now."""
@@ -359,7 +355,7 @@ def prepare_model(
         ensure_runtime_file(
             model_dir,
             precision,
-            on_step,  # type: ignore[arg-type]  # floats are fine for a progress ratio
+            on_step,
             source_sha256=weights_sha256,
         )
         engine = RouterEngine.load(model_dir, precision, threads)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import ml_dtypes  # noqa: F401  # registers bfloat16 with numpy, for BF16 tensors
 import numpy as np
@@ -66,7 +66,7 @@ class ModelConfig:
         return self.max_positions - self.position_offset
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path.name} is missing from {path.parent}")
     try:
@@ -95,7 +95,7 @@ def read_config(model_dir: Path) -> ModelConfig:
         arch = next(a for a, lay in _ARCHITECTURES.items() if lay == layout)
     layout = _ARCHITECTURES[arch]
 
-    def number(key: str, kind: type = int, default: object = None) -> int:
+    def number(key: str, kind: type[int] | type[float] = int, default: object = None) -> Any:
         value = raw.get(key, default)
         if value is None or isinstance(value, bool) or not isinstance(value, int | float):
             raise CheckpointError(f"{path} lacks a numeric {key!r}")
@@ -148,7 +148,7 @@ class SafeTensors:
             raise CheckpointError(f"{self.path.name} is missing from {self.path.parent}")
         try:
             # The library's stubs leave its methods untyped: keep the handle as Any.
-            self._file: Any = safe_open(str(self.path), framework="numpy")
+            self._file = cast(Any, safe_open(str(self.path), framework="numpy"))
             self._shapes: dict[str, tuple[int, ...]] = {}
             for name in self._file.keys():  # noqa: SIM118  (a safe_open is not iterable)
                 view = self._file.get_slice(name)
@@ -159,9 +159,6 @@ class SafeTensors:
                 self._shapes[name] = tuple(view.get_shape())
         except SafetensorError as exc:
             raise CheckpointError(_explain(self.path, exc)) from None
-
-    def keys(self) -> list[str]:
-        return list(self._shapes)
 
     def __contains__(self, name: str) -> bool:
         return name in self._shapes
@@ -208,14 +205,15 @@ class Checkpoint:
             raise CheckpointError(f"checkpoint folder {self.model_dir} does not exist")
         self.config = read_config(self.model_dir)
         self.weights = SafeTensors(self.model_dir / WEIGHTS_FILE)
-        self.prefix = next(
+        prefix = next(
             (p for p in _PREFIXES if f"{p}embeddings.word_embeddings.weight" in self.weights), None
         )
-        if self.prefix is None:
+        if prefix is None:
             self.weights.close()
             raise CheckpointError(
                 f"{self.weights.path} has no embeddings.word_embeddings.weight tensor"
             )
+        self._prefix: str = prefix
         try:
             self._check_shapes()
         except CheckpointError:
@@ -225,7 +223,7 @@ class Checkpoint:
     def name(self, role: str) -> str:
         """Stored tensor name of an encoder tensor ('embeddings...', 'encoder...', 'pooler...')
         or of a head tensor ('classifier...')."""
-        return role if role.startswith("classifier") else self.prefix + role
+        return role if role.startswith("classifier") else self._prefix + role
 
     def head_names(self) -> tuple[str, str]:
         """(dense, output projection) prefixes of the classification head."""

@@ -105,14 +105,14 @@ def current_runtime_file(model_dir: Path, precision: Precision) -> Path | None:
     if not manifest:
         return None
     state, same = _source_state(Path(model_dir), manifest, None)
-    entry = manifest.get("outputs", {}).get(precision)
+    entry: Any = manifest.get("outputs", {}).get(precision)
     if not same or not _output_ok(folder, entry):
         return None
     if state != manifest.get("source"):  # touched but identical: remember the new mtime
         manifest["source"] = state
         with contextlib.suppress(OSError):
             atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2))
-    return folder / entry["onnx"]
+    return folder / str(entry["onnx"])
 
 
 def ensure_runtime_file(
@@ -144,9 +144,9 @@ def ensure_runtime_file(
     with FileLock(str(folder / ".convert.lock")):
         manifest = _read_manifest(folder)
         state, same = _source_state(model_dir, manifest, source_sha256)
-        entry = manifest.get("outputs", {}).get(precision) if same else None
+        entry: Any = manifest.get("outputs", {}).get(precision) if same else None
         if same and _output_ok(folder, entry):
-            return folder / entry["onnx"]
+            return folder / str(entry["onnx"])
         return _convert(model_dir, folder, precision, manifest if same else {}, state, progress)
 
 

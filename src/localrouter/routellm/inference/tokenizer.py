@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from localrouter.routellm.errors import CheckpointError
 from localrouter.routellm.inference.memory import release_memory
@@ -37,7 +37,7 @@ class Encoded:
     truncated: bool
 
 
-def _read_optional_json(path: Path) -> dict:
+def _read_optional_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
@@ -75,7 +75,7 @@ class _SentencePieceBackend:
 
     name = "sentencepiece"
 
-    def __init__(self, path: Path, specials: dict, max_length: int, left: bool) -> None:
+    def __init__(self, path: Path, specials: dict[str, Any], max_length: int, left: bool) -> None:
         import re
 
         import sentencepiece
@@ -152,7 +152,7 @@ def _stamp(model_dir: Path) -> dict[str, list[int] | None]:
 
 def _choose_backend(
     model_dir: Path,
-    specials: dict,
+    specials: dict[str, Any],
     max_length: int,
     left: bool,
     build_tokenizers: Callable[[], _TokenizersBackend],
@@ -285,7 +285,7 @@ class RouterTokenizer:
         return self._backend.encode(list(texts))
 
 
-def _is_xlmr_style(config: dict) -> bool:
+def _is_xlmr_style(config: dict[str, Any]) -> bool:
     """A sentencepiece model with fairseq ids (XLM-R, CamemBERT-like): the only layout the
     sentencepiece backend reproduces."""
     return str(config.get("tokenizer_class", "XLMRobertaTokenizer")).startswith(
@@ -315,7 +315,7 @@ def read_sentencepiece(path: Path) -> tuple[list[tuple[str, float]], bytes | Non
     return pieces, charsmap
 
 
-def _from_sentencepiece(path: Path, specials: dict) -> Tokenizer:
+def _from_sentencepiece(path: Path, specials: dict[str, Any]) -> Tokenizer:
     """The pipeline transformers' XLMRobertaTokenizer builds from a sentencepiece model."""
     from google.protobuf.message import DecodeError
     from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers, processors
