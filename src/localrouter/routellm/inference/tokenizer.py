@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from localrouter.fileio import atomic_write_text
 from localrouter.routellm.errors import CheckpointError
 from localrouter.routellm.inference.memory import release_memory
 
@@ -181,18 +181,12 @@ def _choose_backend(
         same = False
     if check is not None:
         with contextlib.suppress(OSError):
-            check.parent.mkdir(parents=True, exist_ok=True)
-            tmp = check.with_name(f".{check.name}.{os.getpid()}.tmp")
-            tmp.write_text(
-                json.dumps(
-                    {
-                        "version": _CHECK_VERSION,
-                        "stamp": stamp,
-                        "backend": "sentencepiece" if same else "tokenizers",
-                    }
-                )
-            )
-            os.replace(tmp, check)
+            verdict = {
+                "version": _CHECK_VERSION,
+                "stamp": stamp,
+                "backend": "sentencepiece" if same else "tokenizers",
+            }
+            atomic_write_text(check, json.dumps(verdict), fsync=False)  # a cache
     if same:
         del reference
         release_memory()
