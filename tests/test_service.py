@@ -196,7 +196,7 @@ def test_predictions_do_not_wait_for_the_disk_reads_of_status(
 
         def slow_probe(home_dir: Path) -> bool:  # a file-lock probe on a slow disk
             entered.set()
-            release.wait(30)
+            release.wait(90)  # longer than the prediction is given below
             return real_probe(home_dir)
 
         monkeypatch.setattr(service_module, "download_running", slow_probe)
