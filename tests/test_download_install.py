@@ -317,7 +317,12 @@ def test_interrupted_runs_are_cleaned_at_the_next_start(
     (root / "downloads" / repo.commit).mkdir(parents=True)
     (root / "downloads" / repo.commit / "model.safetensors.part").write_bytes(b"resume me")
 
-    RouterService(home, lambda: RouteLLMSettings()).close()
+    service = RouterService(home, lambda: RouteLLMSettings())
+    assert service.status()["state"] == "downloaded"
+    # Creating a service and asking its status is read-only: nothing is removed yet.
+    assert (root / ".staging-abc-123").is_dir() and (root / "versions" / "old-commit").is_dir()
+    service.start()
+    service.close()
     assert _leftovers(home) == [] and not (root / "download.json").exists()
     assert _versions(home) == [repo.commit]
     assert (root / "downloads" / repo.commit / "model.safetensors.part").exists()  # kept

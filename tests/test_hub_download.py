@@ -218,7 +218,8 @@ def test_cancel_stops_a_stalled_download(
     fake_hub: FakeHub, xlmr_checkpoint: Path, tmp_path: Path
 ) -> None:
     """The server sent headers and 4 KB, then holds the connection open in silence: a
-    cancel (the UI's button, Ctrl-C) is seen within a second, not at the 10 s stall limit."""
+    cancel (the UI's button, Ctrl-C) is seen within half a second, not at the 10 s stall
+    limit."""
     fake_hub.add_repo(REPO, xlmr_checkpoint)
     fake_hub.hang_at["model.safetensors"] = 4096
     hub = _hub(fake_hub)
@@ -242,7 +243,7 @@ def test_cancel_stops_a_stalled_download(
     finally:
         fake_hub.release.set()
         worker.join(15)
-    assert elapsed < 3, f"the cancel took {elapsed:.1f} s"
+    assert elapsed < 0.5, f"the cancel took {elapsed:.2f} s"
     assert len(errors) == 1 and isinstance(errors[0], DownloadCancelled)
     assert (tmp_path / "model.safetensors.part").stat().st_size == 4096  # kept for resume
     assert not (tmp_path / "model.safetensors").exists()

@@ -113,6 +113,20 @@ def test_download_then_status(
     assert cli.status()["state"] == "not_downloaded"
 
 
+def test_status_is_read_only(
+    cli: Cli, fake_hub: FakeHub, checkpoint_factory: Callable[..., Path]
+) -> None:
+    repo = fake_hub.add_repo(REPO, checkpoint_factory(layout="xlmr"))
+    assert cli.run("download").returncode == 0
+    root = routellm_dir(cli.home)
+    stale = root / "versions" / "old-commit"
+    stale.mkdir()
+    (root / ".staging-abc").mkdir()
+    status = cli.status()
+    assert status["state"] == "downloaded" and status["commit"] == repo.commit
+    assert stale.is_dir() and (root / ".staging-abc").is_dir()  # status deleted nothing
+
+
 def test_errors_are_one_line(
     cli: Cli, fake_hub: FakeHub, checkpoint_factory: Callable[..., Path]
 ) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from localrouter.routellm import service as service_module
 from localrouter.routellm.acquisition.hub import HubConfig
 from localrouter.routellm.acquisition.install import (
     DownloadInProgress,
@@ -19,6 +20,7 @@ from localrouter.routellm.acquisition.install import (
     installed_model_dir,
 )
 from localrouter.routellm.errors import RouterUnavailable
+from localrouter.routellm.inference.engine import RouterEngine
 from localrouter.routellm.inference.memory import release_memory, rss_bytes
 from localrouter.routellm.service import RouterService
 from localrouter.settings import RouteLLMSettings
@@ -153,6 +155,64 @@ def test_idle_unload_gives_memory_back(
         assert after - before < 50 * 2**20, (before, after)
         assert 0.0 <= service.predict(["loads again"])[0].win_rate <= 1.0
         assert service.status()["load_count"] == 3
+    finally:
+        service.close()
+
+
+def test_status_answers_while_a_prediction_runs(
+    home: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = _service(home, Settings(model_dir=model_dir))
+    entered, release = threading.Event(), threading.Event()
+    real_predict = RouterEngine.predict
+
+    def slow_predict(engine: RouterEngine, texts: Any) -> Any:
+        if list(texts) == ["slow"]:
+            entered.set()
+            release.wait(30)
+        return real_predict(engine, texts)
+
+    monkeypatch.setattr(RouterEngine, "predict", slow_predict)
+    worker = threading.Thread(target=service.predict, args=(["slow"],))
+    try:
+        worker.start()
+        assert entered.wait(30)
+        status = service.status()  # the prediction holds the model, not the lock
+        assert status["state"] == "ready" and status["load_count"] == 1
+    finally:
+        release.set()
+        worker.join(30)
+        service.close()
+
+
+def test_predictions_do_not_wait_for_the_disk_reads_of_status(
+    home: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = _service(home, Settings(model_dir=model_dir))
+    try:
+        service.predict(["load first"])
+        entered, release = threading.Event(), threading.Event()
+        real_probe = service_module.download_running
+
+        def slow_probe(home_dir: Path) -> bool:  # a file-lock probe on a slow disk
+            entered.set()
+            release.wait(90)  # longer than the prediction is given below
+            return real_probe(home_dir)
+
+        monkeypatch.setattr(service_module, "download_running", slow_probe)
+        reader = threading.Thread(target=service.status)
+        reader.start()
+        assert entered.wait(30)
+        done = threading.Event()
+        predictor = threading.Thread(target=lambda: (service.predict(["go on"]), done.set()))
+        predictor.start()
+        try:
+            assert done.wait(30), "a prediction waited for status()'s disk reads"
+            assert reader.is_alive()  # status is still in its probe
+        finally:
+            release.set()
+            reader.join(30)
+            predictor.join(30)
     finally:
         service.close()
 

@@ -126,3 +126,14 @@ def test_no_tokenizer_file_is_a_clear_error(tmp_path: Path) -> None:
     folder = make_checkpoint(tmp_path / "none", tokenizer_files=())
     with pytest.raises(CheckpointError, match=r"neither tokenizer\.json nor sentencepiece"):
         RouterTokenizer.load(folder)
+
+
+def test_a_corrupt_sentencepiece_model_is_a_clear_error(
+    tmp_path: Path, folders: dict[str, Path]
+) -> None:
+    folder = tmp_path / "corrupt"
+    shutil.copytree(folders["sentencepiece"], folder)
+    model = folder / "sentencepiece.bpe.model"
+    model.write_bytes(model.read_bytes()[:1001])  # cut inside a piece
+    with pytest.raises(CheckpointError, match=r"is not a valid SentencePiece model"):
+        RouterTokenizer.load(folder, backend="tokenizers")

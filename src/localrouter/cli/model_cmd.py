@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.filesize import decimal
 
 from localrouter.cli.apps import routellm_app
 from localrouter.cli.download_bar import DownloadBar
 from localrouter.cli.errors import fail
 from localrouter.paths import home_dir, routellm_dir
-from localrouter.routellm.acquisition.disk import human
 from localrouter.routellm.acquisition.hub import ProgressTracker
 from localrouter.routellm.errors import RouterModelError
 from localrouter.settings import Settings, load_settings
@@ -93,7 +93,7 @@ def _describe_progress(progress: dict[str, Any] | None) -> str:
     done, total = progress.get("downloaded_bytes") or 0, progress.get("total_bytes") or 0
     if not total:
         return " (starting)"
-    return f" ({human(done)} of {human(total)}, {100 * done / total:.0f}%)"
+    return f" ({decimal(done)} of {decimal(total)}, {100 * done / total:.0f}%)"
 
 
 def _refuse_running(progress: dict[str, Any] | None) -> None:
@@ -197,7 +197,9 @@ def download_cmd(
         )
     else:
         typer.echo(f"Installed {repo_id} at {revision} (commit {short}).")
-        typer.echo(f"Downloaded {human(result.downloaded_bytes)}; model folder: {result.model_dir}")
+        typer.echo(
+            f"Downloaded {decimal(result.downloaded_bytes)}; model folder: {result.model_dir}"
+        )
 
 
 # --------------------------------------------------------------------------- status
@@ -251,7 +253,7 @@ def status_cmd(
         if value is None:
             continue
         if key in ("downloaded_bytes", "total_bytes"):
-            value = f"{value} ({human(value)})"
+            value = f"{value} ({decimal(value)})"
         typer.echo(f"{key:<{width}}  {value}")
     notes = [next_step(status)]
     if not settings.routing.enabled:

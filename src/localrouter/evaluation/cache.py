@@ -12,14 +12,13 @@ import fnmatch
 import hashlib
 import io
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from localrouter import __version__
+from localrouter.fileio import atomic_write_bytes, sha256_file
 
 # The checkpoint's own files. Converted runtime files (ONNX, manifests) are left out: they
 # are derived from these and appear after the first load, which must not change the key.
@@ -41,26 +40,6 @@ def cache_root(home: Path) -> Path:
     return home / "cache" / "eval"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class _DigestMemo:
     """``file -> sha256`` remembered by (resolved path, size, mtime_ns)."""
 
@@ -76,7 +55,7 @@ class _DigestMemo:
         info = file.stat()
         key = f"{file.resolve()}|{info.st_size}|{info.st_mtime_ns}"
         if key not in self._entries:
-            self._entries[key] = _sha256_file(file)
+            self._entries[key] = sha256_file(file)
             self._dirty = True
         return self._entries[key]
 
@@ -84,7 +63,7 @@ class _DigestMemo:
         if self._dirty:
             # Best effort: a read-only cache folder only costs speed.
             with contextlib.suppress(OSError):
-                _atomic_write(self._path, json.dumps(self._entries).encode())
+                atomic_write_bytes(self._path, json.dumps(self._entries).encode())
 
 
 def source_files(model_dir: Path) -> list[Path]:
@@ -145,11 +124,11 @@ class WinRateCache:
             return None
         if values.shape != (count,) or not np.all(np.isfinite(values)):
             return None  # a damaged entry is recomputed, not trusted
-        return values.astype(np.float64)
+        return np.asarray(values, dtype=np.float64)
 
     def save(self, key: str, values: np.ndarray) -> Path:
         path = self.path(key)
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(values, dtype=np.float64), allow_pickle=False)
-        _atomic_write(path, buffer.getvalue())
+        atomic_write_bytes(path, buffer.getvalue())
         return path

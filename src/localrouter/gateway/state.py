@@ -100,12 +100,8 @@ class GatewayState:
         store = SettingsStore(settings, config_path)
         if router_model is None:
             router_model = RouterService(home, store.routellm)
-        # LEAD: single call site for RouterService.start() (H1 makes the constructor side-effect
-        # free and adds start(): clean-up of stale versions, the idle timer). Until then the
-        # constructor above does both.
-        start = getattr(router_model, "start", None)
-        if callable(start):
-            start()
+        # Clean-up of stale versions and the idle timer start here, not in the constructor.
+        router_model.start()
         access_log = AccessLog(logs_dir(home), settings.access_log)
         access_log.start()
         state = cls(

@@ -25,4 +25,4 @@ def win_rates_from_logits(logits: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     p = np.exp(z)
     p /= p.sum(axis=-1, keepdims=True)
-    return 1.0 - (p[..., 1] + p[..., 2])
+    return np.asarray(1.0 - (p[..., 1] + p[..., 2]))

@@ -3,6 +3,7 @@
 Contract used by the gateway, the admin API and the CLI:
 
     service = RouterService(home, settings_getter)   # settings_getter() -> RouteLLMSettings
+    service.start()                         # clean-up + idle timer (else on first use)
     service.status() -> dict                # SPEC "States of the router model"
     service.predict(texts) -> list[Prediction]   # lazy load; raises RouterUnavailable
     service.start_download(repo_id=None, revision=None) -> dict   # status + "started"
@@ -16,7 +17,12 @@ Settings are read through the getter at each use, so precision, model_dir and th
 timeout can change at run time: a prediction whose (model folder, precision, threads)
 differs from the loaded engine's loads a new one.
 
-Concurrency: one condition variable guards the engine slot. The first prediction loads
+Creating a service has no side effects (a read-only ``status`` deletes nothing): clean-up of
+what interrupted runs left and the idle timer start in ``start()``, which the first
+prediction or download calls when the owner did not.
+
+Concurrency: one condition variable guards the engine slot; ``status()`` reads the disk
+(installed version, another process's download) before taking it. The first prediction loads
 (others wait for it); predictions hold a reference while they run, so an unload (by idle
 timer, request or settings change) never closes an engine under a running prediction:
 the engine is detached at once and closed when its last user is done, and a prediction
@@ -97,6 +103,18 @@ class _Download:
     thread: threading.Thread | None = None
 
 
+@dataclass(frozen=True)
+class _DiskFacts:
+    """What status() reads from the disk, before it takes the lock."""
+
+    settings: RouteLLMSettings
+    model_dir: Path | None
+    installed: bool
+    info: dict[str, Any]
+    is_checkpoint: bool
+    other_download: dict[str, Any] | None  # another process's progress, if it downloads
+
+
 class RouterService:
     def __init__(
         self,
@@ -116,18 +134,27 @@ class RouterService:
         self._download_error: str | None = None
         self._closed = False
         self._load_count = 0  # engines loaded by this service (status: "load_count")
+        self._started = False
+        self._timer: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Clean up what interrupted runs left behind and start the idle timer; once."""
+        with self._cond:
+            if self._started or self._closed:
+                return
+            self._started = True
+            self._timer = threading.Thread(
+                target=self._idle_loop, name="router-idle-unload", daemon=True
+            )
+            self._timer.start()  # waits for the condition, released below
         try:
-            cleanup_stale(self._home)  # what an interrupted run left behind
+            cleanup_stale(self._home)
         except OSError as exc:
             log.warning("could not clean up %s: %s", self._home, exc)
-        self._timer = threading.Thread(
-            target=self._idle_loop, name="router-idle-unload", daemon=True
-        )
-        self._timer.start()
 
     # ----------------------------------------------------------------- model folder
 
-    def model_dir(self) -> Path | None:
+    def _model_dir(self) -> Path | None:
         configured = self._settings().model_dir
         if configured is not None:
             return Path(configured).expanduser()
@@ -135,7 +162,7 @@ class RouterService:
 
     def _wanted_key(self) -> _Key:
         cfg = self._settings()
-        model_dir = self.model_dir()
+        model_dir = self._model_dir()
         if model_dir is None:
             raise RouterUnavailable(
                 "the router model is not downloaded; run `localrouter routellm download`"
@@ -146,6 +173,8 @@ class RouterService:
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Win rates in input order; loads the model on first use."""
+        if not self._started:  # unlocked peek; start() checks again under the lock
+            self.start()
         loaded = self._acquire(self._wanted_key())
         try:
             return loaded.engine.predict(texts)
@@ -301,27 +330,30 @@ class RouterService:
         cfg = self._settings()
         repo_id = repo_id or cfg.repo_id
         revision = revision or cfg.revision
+        self.start()  # clean up before the download lock is ours (clean-up takes it)
         with self._cond:
             if self._closed:
                 raise RouterUnavailable("the router service is shut down")
-            if self._download is not None:
-                return {**self._status_locked(), "started": False}
+            running = self._download is not None
+        if running:
+            return {**self.status(), "started": False}
         # Outside the condition: waiting for the file lock must not block status().
         lock = DownloadLock(self._home)
         if not lock.try_acquire(LOCK_WAIT):
             return {**self.status(), "started": False}
         with self._cond:
-            if self._download is not None or self._closed:  # lost a race in this process
-                lock.release()
-                return {**self._status_locked(), "started": False}
-            job = _Download(repo_id, revision, threading.Event(), ProgressTracker(), lock)
-            job.thread = threading.Thread(
-                target=self._run_download, args=(job,), name="router-download", daemon=True
-            )
-            self._download = job
-            self._download_error = None
-            job.thread.start()
-            return {**self._status_locked(), "started": True}
+            lost = self._download is not None or self._closed  # a race in this process
+            if not lost:
+                job = _Download(repo_id, revision, threading.Event(), ProgressTracker(), lock)
+                job.thread = threading.Thread(
+                    target=self._run_download, args=(job,), name="router-download", daemon=True
+                )
+                self._download = job
+                self._download_error = None
+                job.thread.start()
+        if lost:
+            lock.release()
+        return {**self.status(), "started": not lost}
 
     def _run_download(self, job: _Download) -> None:
         error: str | None = None
@@ -362,23 +394,11 @@ class RouterService:
                 job.cancel.set()
                 while self._download is job and time.monotonic() < deadline:
                     self._cond.wait(deadline - time.monotonic())
-                return self._status_locked()
-        if request_cancel(self._home):
+        if job is None and request_cancel(self._home):
             pause = threading.Event()
             while download_running(self._home) and time.monotonic() < deadline:
                 pause.wait(0.05)  # another process: nothing to be woken by
         return self.status()
-
-    def wait_download(self, timeout: float | None = None) -> bool:
-        """Block until no download of this service runs; False on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while self._download is not None:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-        return True
 
     def delete(self) -> dict[str, Any]:
         """Unload and remove the installed model. Refuses while a download runs."""
@@ -404,21 +424,41 @@ class RouterService:
     # ----------------------------------------------------------------- status
 
     def status(self) -> dict[str, Any]:
+        # Disk first, without the lock every prediction takes: a slow disk or a file-lock
+        # probe must not hold predictions up.
+        disk = self._read_disk()
         with self._cond:
-            return self._status_locked()
+            return self._status_locked(disk)
 
-    def _status_locked(self) -> dict[str, Any]:
+    def _read_disk(self) -> _DiskFacts:
         cfg = self._settings()
-        model_dir = self.model_dir()
+        installed = installed_model_dir(self._home)
         configured = cfg.model_dir is not None
-        info = None if configured else installed_info(self._home)
+        model_dir = Path(cfg.model_dir).expanduser() if cfg.model_dir is not None else installed
+        shared: dict[str, Any] | None = None
+        # Unlocked peek: this process's own download is reported from memory.
+        if self._download is None and download_running(self._home):
+            shared = read_shared_progress(self._home) or {}
+        return _DiskFacts(
+            settings=cfg,
+            model_dir=model_dir,
+            installed=installed is not None,
+            info=(None if configured else installed_info(self._home)) or {},
+            is_checkpoint=model_dir is not None and (model_dir / "config.json").is_file(),
+            other_download=shared,
+        )
+
+    def _status_locked(self, disk: _DiskFacts) -> dict[str, Any]:
+        cfg = disk.settings
+        model_dir = disk.model_dir
+        configured = cfg.model_dir is not None
         loaded = self._loaded
         download: dict[str, Any] | None = None
         if self._download is not None:
             download = self._download.tracker.snapshot().as_dict()
             download.update(repo_id=self._download.repo_id, revision=self._download.revision)
-        elif download_running(self._home):  # another process (CLI or gateway) downloads
-            shared = read_shared_progress(self._home) or {}
+        elif disk.other_download is not None:  # another process (CLI or gateway) downloads
+            shared = disk.other_download
             download = {k: shared.get(k) for k in (*_DOWNLOAD_FIELDS, "repo_id", "revision")}
             download["pid"] = shared.get("pid")
 
@@ -431,7 +471,7 @@ class RouterService:
             state = "ready"
         elif self._load_error is not None and model_dir is not None:
             state, error = "failed", self._load_error[1]
-        elif configured and model_dir is not None and not (model_dir / "config.json").is_file():
+        elif configured and model_dir is not None and not disk.is_checkpoint:
             state = "failed"
             error = f"routellm.model_dir {model_dir} is not a checkpoint folder (no config.json)"
         elif model_dir is not None:
@@ -448,7 +488,7 @@ class RouterService:
             precision = loaded.key[1]
         else:
             shown_dir, precision = model_dir, cfg.precision
-        info = info or {}
+        info = disk.info
         status: dict[str, Any] = {
             "state": state,
             "model_dir": str(shown_dir) if shown_dir else None,
@@ -464,7 +504,7 @@ class RouterService:
             ),
             "idle_timeout_secs": cfg.idle_timeout_secs,
             "error": error,
-            "installed": installed_model_dir(self._home) is not None,
+            "installed": disk.installed,
             "load_count": self._load_count,
             "configured_model_dir": configured,
             "home": str(self._home),
@@ -485,5 +525,7 @@ class RouterService:
         self.unload()
         with self._cond:
             self._closed = True
+            timer = self._timer
             self._cond.notify_all()
-        self._timer.join(timeout=5)
+        if timer is not None:
+            timer.join(timeout=5)

@@ -10,6 +10,8 @@ import os
 import shutil
 from pathlib import Path
 
+from rich.filesize import decimal
+
 from localrouter.routellm.errors import DownloadError
 
 FAKE_FREE_ENV = "LOCALROUTER_FAKE_FREE_BYTES"
@@ -39,15 +41,6 @@ def conversion_bytes(safetensors_bytes: int, precision: str) -> int:
     return extra
 
 
-def human(nbytes: float) -> str:
-    value = float(nbytes)
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(value) < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
-
-
 def ensure_free_space(path: Path, needed: int, free: int | None = None) -> None:
     """Raise DownloadError naming both figures when ``path``'s disk cannot hold ``needed``."""
     available = free_bytes(path) if free is None else free
@@ -55,5 +48,5 @@ def ensure_free_space(path: Path, needed: int, free: int | None = None) -> None:
     if available < needed:
         raise DownloadError(
             f"not enough free disk space in {path}: the download and conversion need about "
-            f"{human(needed)} but only {human(available)} is free"
+            f"{decimal(needed)} but only {decimal(available)} is free"
         )

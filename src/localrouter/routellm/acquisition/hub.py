@@ -15,9 +15,9 @@ huggingface_hub's token lookup), ``HF_HUB_OFFLINE``, ``HF_HUB_DOWNLOAD_TIMEOUT``
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -26,10 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from localrouter.fileio import hash_file, sha256_file
 from localrouter.routellm.errors import DownloadError
-
-DEFAULT_REPO_ID = "routellm/bert_gpt4_augmented"
-DEFAULT_REVISION = "main"
 
 REQUIRED_FILES = ("config.json", "model.safetensors")
 # The tokenizer can be built from either file; at least one must exist.
@@ -38,8 +36,7 @@ OPTIONAL_FILES = ("tokenizer_config.json", "special_tokens_map.json")
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
-_HASH_BLOCK = 4 * 1024 * 1024
-# While the server is silent, a blocked read looks at the cancel flag this often.
+# How soon a cancel watcher notices that its response is over and exits.
 _CANCEL_CHECK_SECS = 0.2
 
 
@@ -333,16 +330,6 @@ class ProgressTracker:
 # --------------------------------------------------------------------------- bytes
 
 
-def _hash_file(path: Path, algorithm: str, git_size: int | None = None) -> str:
-    digest = hashlib.new(algorithm)
-    if git_size is not None:  # git blob id: sha1 over "blob <size>\0" + content
-        digest.update(f"blob {git_size}\0".encode())
-    with path.open("rb") as handle:
-        while block := handle.read(_HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify_file(path: Path, remote: RemoteFile) -> None:
     """Size, then sha256 (LFS files) or the git blob id (small files). Raises DownloadError."""
     size = path.stat().st_size
@@ -352,14 +339,14 @@ def verify_file(path: Path, remote: RemoteFile) -> None:
             "run the download again"
         )
     if remote.sha256:
-        actual = _hash_file(path, "sha256")
+        actual = sha256_file(path)
         if actual != remote.sha256:
             raise DownloadError(
                 f"{remote.name} failed its checksum (sha256 {actual[:12]}…, the hub says "
                 f"{remote.sha256[:12]}…); the corrupt file was removed, run the download again"
             )
     elif remote.git_sha1:
-        actual = _hash_file(path, "sha1", git_size=size)
+        actual = hash_file(path, "sha1", prefix=f"blob {size}\0".encode())  # git blob id
         if actual != remote.git_sha1:
             raise DownloadError(
                 f"{remote.name} failed its checksum (git blob {actual[:12]}…, the hub says "
@@ -447,7 +434,8 @@ def _fetch_range(
 ) -> int:
     """One GET from ``offset`` to the end, appended to ``part``; returns bytes written."""
     import httpx2
-    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+    from huggingface_hub import get_session, hf_raise_for_status
+    from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]  # lazy
 
     headers = build_hf_headers(token=hub.token)
     headers["Accept-Encoding"] = "identity"  # sizes and ranges are about the stored bytes
@@ -462,85 +450,68 @@ def _fetch_range(
         skip = 0
         if offset and response.status_code != 206:
             skip = offset  # the server ignored Range: drop what we already have
-        with _cancellable_reads(response, cancel), part.open("ab") as handle:
-            for chunk in response.iter_bytes():  # as the bytes arrive: fine-grained progress
-                if cancel.is_set():
-                    raise DownloadCancelled("the download was cancelled")
-                if skip:
-                    cut = min(skip, len(chunk))
-                    chunk, skip = chunk[cut:], skip - cut
-                    if not chunk:
-                        continue
-                if offset + written + len(chunk) > remote.size:
-                    raise DownloadError(
-                        f"the hub sent more bytes for {remote.name} than the {remote.size} it "
-                        "announced"
-                    )
-                handle.write(chunk)
-                written += len(chunk)
-                tracker.add(len(chunk))
+        with _cancel_wakes_reads(response, cancel), part.open("ab") as handle:
+            try:
+                for chunk in response.iter_bytes():  # as the bytes arrive: fine progress
+                    if cancel.is_set():
+                        raise DownloadCancelled("the download was cancelled")
+                    if skip:
+                        cut = min(skip, len(chunk))
+                        chunk, skip = chunk[cut:], skip - cut
+                        if not chunk:
+                            continue
+                    if offset + written + len(chunk) > remote.size:
+                        raise DownloadError(
+                            f"the hub sent more bytes for {remote.name} than the "
+                            f"{remote.size} it announced"
+                        )
+                    handle.write(chunk)
+                    written += len(chunk)
+                    tracker.add(len(chunk))
+            except httpx2.HTTPError:
+                if cancel.is_set():  # the watcher shut the socket down: not a network error
+                    raise DownloadCancelled("the download was cancelled") from None
+                raise
     return written
 
 
 @contextlib.contextmanager
-def _cancellable_reads(response: Any, cancel: threading.Event) -> Iterator[None]:
-    """While ``response``'s body is read in this thread, a silent server does not hide a
-    cancel: each socket read waits in slices of ``_CANCEL_CHECK_SECS`` and looks at
-    ``cancel`` between them, raising DownloadCancelled when it is set.
+def _cancel_wakes_reads(response: Any, cancel: threading.Event) -> Iterator[None]:
+    """While ``response``'s body is read in this thread, a cancel is seen at once even
+    when the server is silent mid-file: a watcher thread waits for ``cancel`` and shuts the
+    connection's socket down (httpcore's ``network_stream`` extension, ``"socket"``), so
+    the blocked read returns and the reader raises DownloadCancelled.
 
-    The stall limit stays what it was: the slices of one read add up to the read timeout
-    httpx passes down (``hub.timeout``), and only then does the read fail with the same
-    ReadTimeout as before, which download_file retries and resumes. Any byte ends the
-    read, so the limit counts silence, not the response's length.
-
-    Why here: httpx drops the connection on any read timeout, so short timeouts cannot be
-    used above the transport. Below it, httpcore's network stream (the response's
-    ``network_stream`` extension) reads one socket with a per-call timeout, and a timed-out
-    read there consumes nothing. Its ``read`` is wrapped for the length of this body;
-    reads from other threads (the pooled connection is reused after the body ends) go
-    straight through. Left alone: HTTP/2, where the stream is shared with other requests,
-    and transports without a network stream; there a cancel waits for the next byte or
-    the stall limit, as before.
+    The stall limit is untouched: reads keep the timeout httpx passes down (``hub.timeout``),
+    so a pause shorter than it does not drop the connection. Left alone: HTTP/2, where
+    the connection is shared with other requests, and transports without a socket; there a
+    cancel waits for the next byte or the stall limit.
     """
-    import httpcore2
-
     stream = response.extensions.get("network_stream")
-    if stream is None or response.http_version not in ("HTTP/1.0", "HTTP/1.1"):
+    sock = None
+    if stream is not None and response.http_version in ("HTTP/1.0", "HTTP/1.1"):
+        sock = stream.get_extra_info("socket")
+    if sock is None:
         yield
         return
-    try:
-        own = vars(stream)
-    except TypeError:  # no instance dict: cannot be wrapped
-        yield
-        return
-    read = stream.read
-    owner = threading.get_ident()
+    done = False
+    guard = threading.Lock()  # no shutdown once the body is over: the connection is reused
 
-    def sliced_read(max_bytes: int, timeout: float | None = None) -> bytes:
-        if threading.get_ident() != owner:
-            return read(max_bytes, timeout)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            if cancel.is_set():
-                raise DownloadCancelled("the download was cancelled")
-            step = _CANCEL_CHECK_SECS
-            if deadline is not None:
-                step = max(min(step, deadline - time.monotonic()), 0.001)
-            try:
-                return read(max_bytes, step)
-            except (httpcore2.ReadTimeout, TimeoutError):
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise  # the whole stall limit without a byte: a dropped connection
+    def watch() -> None:
+        while not cancel.wait(_CANCEL_CHECK_SECS):
+            if done:
+                return
+        with guard:
+            if not done:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
-    previous = own.get("read")
-    stream.read = sliced_read
+    threading.Thread(target=watch, name="download-cancel", daemon=True).start()
     try:
         yield
     finally:
-        if previous is not None:
-            stream.read = previous
-        else:
-            own.pop("read", None)
+        with guard:
+            done = True
 
 
 ProgressCallback = Callable[[DownloadProgress], None]

@@ -7,7 +7,7 @@ Layout of ``HOME/routellm/``::
     versions/<commit>/               checkpoint files, converted runtime files, install.json
     downloads/<commit>/              verified files and ``.part`` files of an unfinished
                                      download, kept so a re-run resumes instead of restarting
-    .staging-*/  .current-*  .trash-*  .download-*.json
+    .staging-*/  .current-*  .trash-*  .download.json.*.tmp
                                      work in progress; removed at the next start
     download.lock                    one download per home, across processes
     download.json                    the running download's progress, for other processes
@@ -35,6 +35,7 @@ from typing import Any
 
 import filelock
 
+from localrouter.fileio import atomic_write_text
 from localrouter.paths import routellm_dir
 from localrouter.routellm.acquisition.disk import conversion_bytes, ensure_free_space
 from localrouter.routellm.acquisition.hub import (
@@ -135,10 +136,6 @@ class DownloadLock:
         if self._lock.is_locked:
             self._lock.release()
 
-    @property
-    def held(self) -> bool:
-        return self._lock.is_locked
-
 
 def download_running(home: Path) -> bool:
     """Whether some process (this one included) holds the download lock right now."""
@@ -158,12 +155,6 @@ def read_shared_progress(home: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".download-{uuid.uuid4().hex[:8]}.json")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def request_cancel(home: Path) -> bool:
@@ -217,7 +208,7 @@ class _Reporter:
                 log.exception("progress callback failed")
         data = {**self.meta, **snap.as_dict(), "updated_at": time.time()}
         with contextlib.suppress(OSError):
-            _write_json_atomic(self._path, data)
+            atomic_write_text(self._path, json.dumps(data), fsync=False)  # ephemeral
 
     def _run(self) -> None:
         while not self._stop.wait(_REPORT_EVERY):
@@ -264,7 +255,7 @@ def cleanup_stale(home: Path) -> None:
 def _cleanup_locked(home: Path) -> None:
     root = routellm_dir(home)
     for entry in root.iterdir():
-        if entry.name.startswith((".staging-", ".trash-", ".current-", ".download-")):
+        if entry.name.startswith((".staging-", ".trash-", ".current-", ".download")):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
@@ -364,7 +355,7 @@ def prepare_model(
         ensure_runtime_file(
             model_dir,
             precision,
-            on_step,  # type: ignore[arg-type]  # floats are fine for a progress ratio
+            on_step,
             source_sha256=weights_sha256,
         )
         engine = RouterEngine.load(model_dir, precision, threads)

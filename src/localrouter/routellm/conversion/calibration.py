@@ -34,7 +34,7 @@ def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) 
     mean = x.mean(axis=-1, keepdims=True)
     centred = x - mean
     var = np.mean(centred * centred, axis=-1, keepdims=True)
-    return centred / np.sqrt(var + eps) * gamma + beta
+    return np.asarray(centred / np.sqrt(var + eps) * gamma + beta)
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -44,17 +44,17 @@ def _erf(x: np.ndarray) -> np.ndarray:
     poly = t * (
         0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
     )
-    return np.sign(x) * (1.0 - poly * np.exp(-x * x))
+    return np.asarray(np.sign(x) * (1.0 - poly * np.exp(-x * x)))
 
 
 def _gelu(x: np.ndarray, activation: str) -> np.ndarray:
     if activation == "gelu":
-        return 0.5 * x * (1.0 + _erf(x * 0.7071067811865476))
-    return 0.5 * x * (1.0 + np.tanh(0.7978845608 * (x + 0.044715 * x * x * x)))
+        return np.asarray(0.5 * x * (1.0 + _erf(x * 0.7071067811865476)))
+    return np.asarray(0.5 * x * (1.0 + np.tanh(0.7978845608 * (x + 0.044715 * x * x * x))))
 
 
 def _abs_max(x: np.ndarray) -> np.ndarray:
-    return np.abs(x).max(axis=0)
+    return np.asarray(np.abs(x).max(axis=0))
 
 
 class ActivationRanges:
@@ -110,7 +110,7 @@ class ActivationRanges:
         dim = x.shape[1] // heads
 
         def project(name: str) -> np.ndarray:
-            return x @ self._t(f"{p}{name}.weight").T + self._t(f"{p}{name}.bias")
+            return np.asarray(x @ self._t(f"{p}{name}.weight").T + self._t(f"{p}{name}.bias"))
 
         q, k, v = project("query"), project("key"), project("value")
         out = np.empty_like(q)

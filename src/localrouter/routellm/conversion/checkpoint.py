@@ -2,20 +2,20 @@
 
 Supports the RouteLLM router (``XLMRobertaForSequenceClassification``) and the same encoder
 under ``RobertaForSequenceClassification`` and ``BertForSequenceClassification``. Every
-dimension comes from ``config.json``; weights are read from ``model.safetensors`` through a
-memory map, so a tensor (or a slice of rows) is read only when asked for.
+dimension comes from ``config.json``; weights are read from ``model.safetensors`` with the
+``safetensors`` library (memory-mapped), so a tensor (or some rows) is read only when asked for.
 """
 
 from __future__ import annotations
 
 import json
-import mmap
-import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, cast
 
+import ml_dtypes  # noqa: F401  # registers bfloat16 with numpy, for BF16 tensors
 import numpy as np
+from safetensors import SafetensorError, safe_open
 
 from localrouter.routellm.errors import CheckpointError
 
@@ -66,7 +66,7 @@ class ModelConfig:
         return self.max_positions - self.position_offset
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path.name} is missing from {path.parent}")
     try:
@@ -95,7 +95,7 @@ def read_config(model_dir: Path) -> ModelConfig:
         arch = next(a for a, lay in _ARCHITECTURES.items() if lay == layout)
     layout = _ARCHITECTURES[arch]
 
-    def number(key: str, kind: type = int, default: object = None) -> int:
+    def number(key: str, kind: type[int] | type[float] = int, default: object = None) -> Any:
         value = raw.get(key, default)
         if value is None or isinstance(value, bool) or not isinstance(value, int | float):
             raise CheckpointError(f"{path} lacks a numeric {key!r}")
@@ -132,99 +132,65 @@ def read_config(model_dir: Path) -> ModelConfig:
     return cfg
 
 
-_DTYPES = {
-    "F32": np.float32,
-    "F16": np.float16,
-    "BF16": np.uint16,
-    "F64": np.float64,
-    "I64": np.int64,
-    "I32": np.int32,
-    "I8": np.int8,
-    "U8": np.uint8,
-    "BOOL": np.bool_,
-}
+# Stored dtypes the converter reads (BF16 through ml_dtypes' numpy type).
+_DTYPES = frozenset({"F32", "F16", "BF16", "F64", "I64", "I32", "I8", "U8", "BOOL"})
 
 
 class SafeTensors:
-    """A read-only, memory-mapped view of a ``.safetensors`` file (format: 8-byte header
-    length, JSON header, raw little-endian data). Validates offsets against the file size,
-    so a truncated download is reported instead of read as garbage."""
+    """A read-only view of a ``.safetensors`` file through the ``safetensors`` library (it
+    memory-maps the file and checks every offset against its size, so a truncated download
+    is reported instead of read as garbage). Its errors become one-sentence
+    CheckpointErrors."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise CheckpointError(f"{self.path.name} is missing from {self.path.parent}")
-        size = self.path.stat().st_size
-        with self.path.open("rb") as fh:
-            head = fh.read(8)
-            if len(head) < 8:
-                raise CheckpointError(f"{self.path} is truncated (no safetensors header)")
-            (n,) = struct.unpack("<Q", head)
-            if n > min(size - 8, 100 * 1024 * 1024):
-                raise CheckpointError(f"{self.path} is corrupt or truncated (bad header size)")
-            try:
-                header = json.loads(fh.read(n))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                raise CheckpointError(f"{self.path} is corrupt (unreadable header)") from None
-            if size == 0:
-                raise CheckpointError(f"{self.path} is empty")
-            self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        if not isinstance(header, dict):
-            raise CheckpointError(f"{self.path} is corrupt (header is not an object)")
-        header.pop("__metadata__", None)
-        self._base = 8 + n
-        self._entries: dict[str, tuple[str, tuple[int, ...], int, int]] = {}
-        for name, info in header.items():
-            try:
-                dtype, shape, (start, end) = (
-                    info["dtype"],
-                    tuple(info["shape"]),
-                    info["data_offsets"],
-                )
-            except (KeyError, TypeError, ValueError):
-                raise CheckpointError(f"{self.path} is corrupt (entry {name!r})") from None
-            if dtype not in _DTYPES:
-                raise CheckpointError(f"{self.path}: tensor {name!r} has unsupported dtype {dtype}")
-            if self._base + end > size or start > end:
-                raise CheckpointError(
-                    f"{self.path} is truncated (tensor {name!r} lies past the end of the file)"
-                )
-            width = np.dtype(_DTYPES[dtype]).itemsize
-            if (end - start) != width * int(np.prod(shape, dtype=np.int64)):
-                raise CheckpointError(f"{self.path} is corrupt (tensor {name!r} has a bad size)")
-            self._entries[name] = (dtype, shape, start, end)
-
-    def keys(self) -> list[str]:
-        return list(self._entries)
+        try:
+            # The library's stubs leave its methods untyped: keep the handle as Any.
+            self._file = cast(Any, safe_open(str(self.path), framework="numpy"))
+            self._shapes: dict[str, tuple[int, ...]] = {}
+            for name in self._file.keys():  # noqa: SIM118  (a safe_open is not iterable)
+                view = self._file.get_slice(name)
+                if view.get_dtype() not in _DTYPES:
+                    raise CheckpointError(
+                        f"{self.path}: tensor {name!r} has unsupported dtype {view.get_dtype()}"
+                    )
+                self._shapes[name] = tuple(view.get_shape())
+        except SafetensorError as exc:
+            raise CheckpointError(_explain(self.path, exc)) from None
 
     def __contains__(self, name: str) -> bool:
-        return name in self._entries
+        return name in self._shapes
 
     def shape(self, name: str) -> tuple[int, ...]:
-        return self._entries[name][1]
-
-    def raw(self, name: str) -> np.ndarray:
-        """The stored array as a zero-copy view on the map (stored dtype; BF16 as uint16)."""
-        dtype, shape, start, end = self._entries[name]
-        return np.frombuffer(
-            self._mm,
-            dtype=_DTYPES[dtype],
-            count=(end - start) // np.dtype(_DTYPES[dtype]).itemsize,
-            offset=self._base + start,
-        ).reshape(shape)
+        return self._shapes[name]
 
     def float32(self, name: str, rows: slice | np.ndarray | None = None) -> np.ndarray:
-        """The tensor (or some rows: a slice or an index array) as a new float32 array."""
-        dtype = self._entries[name][0]
-        arr = self.raw(name)
-        if rows is not None:
-            arr = arr[rows]
-        if dtype == "BF16":  # bfloat16 is the top half of a float32
-            return (arr.astype(np.uint32) << 16).view(np.float32)
-        return np.array(arr, dtype=np.float32)
+        """The tensor (or some rows: a slice or an index array) as a new float32 array;
+        only the rows asked for are read."""
+        try:
+            if rows is None:
+                arr = self._file.get_tensor(name)
+            elif isinstance(rows, slice):  # clipped to the rows there are, as numpy does
+                arr = self._file.get_slice(name)[slice(*rows.indices(self._shapes[name][0]))]
+            else:  # the library slices ranges only: read each distinct row once
+                view = self._file.get_slice(name)
+                wanted, where = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
+                arr = np.concatenate([view[int(r) : int(r) + 1] for r in wanted])[where]
+        except SafetensorError as exc:
+            raise CheckpointError(_explain(self.path, exc)) from None
+        return np.asarray(arr.astype(np.float32, copy=False))
 
     def close(self) -> None:
-        self._mm.close()
+        self._file.__exit__(None, None, None)  # unmaps the file
+
+
+def _explain(path: Path, exc: SafetensorError) -> str:
+    detail = str(exc).removeprefix("Error while deserializing header: ").splitlines()[0]
+    short = ("header too small", "incomplete metadata", "not fully covered")
+    kind = "truncated" if any(s in detail for s in short) else "corrupt"
+    return f"{path} is {kind} ({detail})"
 
 
 _PREFIXES = ("roberta.", "xlm_roberta.", "bert.", "")
@@ -239,14 +205,15 @@ class Checkpoint:
             raise CheckpointError(f"checkpoint folder {self.model_dir} does not exist")
         self.config = read_config(self.model_dir)
         self.weights = SafeTensors(self.model_dir / WEIGHTS_FILE)
-        self.prefix = next(
+        prefix = next(
             (p for p in _PREFIXES if f"{p}embeddings.word_embeddings.weight" in self.weights), None
         )
-        if self.prefix is None:
+        if prefix is None:
             self.weights.close()
             raise CheckpointError(
                 f"{self.weights.path} has no embeddings.word_embeddings.weight tensor"
             )
+        self._prefix: str = prefix
         try:
             self._check_shapes()
         except CheckpointError:
@@ -256,7 +223,7 @@ class Checkpoint:
     def name(self, role: str) -> str:
         """Stored tensor name of an encoder tensor ('embeddings...', 'encoder...', 'pooler...')
         or of a head tensor ('classifier...')."""
-        return role if role.startswith("classifier") else self.prefix + role
+        return role if role.startswith("classifier") else self._prefix + role
 
     def head_names(self) -> tuple[str, str]:
         """(dense, output projection) prefixes of the classification head."""

@@ -23,7 +23,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import onnx
@@ -82,7 +82,7 @@ class _ExternalData:
             return numpy_helper.from_array(array, name)
         t = self._begin(name, array.dtype, array.shape)
         start = self._offset
-        self._fh.write(memoryview(array).cast("B"))
+        self._fh.write(memoryview(array.data).cast("B"))
         self._offset += array.nbytes
         return self._end(t, start)
 
@@ -94,7 +94,7 @@ class _ExternalData:
         start = self._offset
         for chunk in chunks:
             chunk = np.ascontiguousarray(chunk, dtype=dtype)
-            self._fh.write(memoryview(chunk).cast("B"))
+            self._fh.write(memoryview(chunk.data).cast("B"))
             self._offset += chunk.nbytes
         expected = int(np.prod(shape)) * np.dtype(dtype).itemsize
         if self._offset - start != expected:
@@ -135,7 +135,7 @@ class _GraphBuilder:
         return name
 
     def node(
-        self, op: str, inputs: list[str], n_out: int = 1, domain: str = "", **attrs: object
+        self, op: str, inputs: list[str], n_out: int = 1, domain: str = "", **attrs: Any
     ) -> list[str]:
         self._counter += 1
         base = f"{op}_{self._counter}"

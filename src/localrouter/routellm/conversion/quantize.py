@@ -48,4 +48,4 @@ def smoothing_factors(act_max: np.ndarray, w_t: np.ndarray) -> np.ndarray:
     act = np.maximum(act, _RANGE_FLOOR * float(np.median(act)) + 1e-12)
     w_max = np.maximum(np.abs(w_t).max(axis=1).astype(np.float64), 1e-12)
     s = act**SMOOTHING_ALPHA / w_max ** (1.0 - SMOOTHING_ALPHA)
-    return s.astype(np.float32)
+    return np.asarray(s, dtype=np.float32)

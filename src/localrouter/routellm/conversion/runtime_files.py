@@ -16,13 +16,12 @@ no file that looks valid.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from localrouter.fileio import atomic_write_text, sha256_file
 from localrouter.routellm.conversion.checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint
 from localrouter.routellm.errors import CheckpointError, ConversionError
 from localrouter.routellm.precision import CONVERTER_VERSION, Precision, ProgressCallback
@@ -41,14 +40,6 @@ def onnx_name(precision: Precision) -> str:
     return f"model.{precision}.onnx"
 
 
-def sha256_file(path: Path, chunk: int = 8 * 1024 * 1024) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read_manifest(folder: Path) -> dict[str, Any]:
     try:
         data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
@@ -57,20 +48,6 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         return {}
     return data
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _source_state(
@@ -82,7 +59,7 @@ def _source_state(
     config = model_dir / CONFIG_FILE
     try:
         st = weights.stat()
-        config_sha = hashlib.sha256(config.read_bytes()).hexdigest()
+        config_sha = sha256_file(config)
     except FileNotFoundError as exc:
         raise CheckpointError(f"{Path(exc.filename).name} is missing from {model_dir}") from None
     old = manifest.get("source", {})
@@ -128,14 +105,14 @@ def current_runtime_file(model_dir: Path, precision: Precision) -> Path | None:
     if not manifest:
         return None
     state, same = _source_state(Path(model_dir), manifest, None)
-    entry = manifest.get("outputs", {}).get(precision)
+    entry: Any = manifest.get("outputs", {}).get(precision)
     if not same or not _output_ok(folder, entry):
         return None
     if state != manifest.get("source"):  # touched but identical: remember the new mtime
         manifest["source"] = state
         with contextlib.suppress(OSError):
-            _write_atomic(folder / MANIFEST, json.dumps(manifest, indent=2))
-    return folder / entry["onnx"]
+            atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2))
+    return folder / str(entry["onnx"])
 
 
 def ensure_runtime_file(
@@ -167,9 +144,9 @@ def ensure_runtime_file(
     with FileLock(str(folder / ".convert.lock")):
         manifest = _read_manifest(folder)
         state, same = _source_state(model_dir, manifest, source_sha256)
-        entry = manifest.get("outputs", {}).get(precision) if same else None
+        entry: Any = manifest.get("outputs", {}).get(precision) if same else None
         if same and _output_ok(folder, entry):
-            return folder / entry["onnx"]
+            return folder / str(entry["onnx"])
         return _convert(model_dir, folder, precision, manifest if same else {}, state, progress)
 
 
@@ -191,7 +168,7 @@ def _convert(
         "source": state,
         "outputs": outputs,
     }
-    _write_atomic(folder / MANIFEST, json.dumps(new_manifest, indent=2))
+    atomic_write_text(folder / MANIFEST, json.dumps(new_manifest, indent=2))
     if stale:  # other precisions were built from another source: remove them
         for other in PRECISIONS:
             for suffix in ("", ".data"):
@@ -226,5 +203,5 @@ def _convert(
         "precision": precision,
     }
     new_manifest["outputs"] = outputs
-    _write_atomic(folder / MANIFEST, json.dumps(new_manifest, indent=2))
+    atomic_write_text(folder / MANIFEST, json.dumps(new_manifest, indent=2))
     return folder / name

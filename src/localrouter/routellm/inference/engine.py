@@ -196,7 +196,7 @@ class RouterEngine:
             "attention_mask": mask,
         }
         options = _shrink_options() if ids.size > _SHRINK_ABOVE_TOKENS else None
-        return session.run(["logits"], feeds, options)[0]
+        return np.asarray(session.run(["logits"], feeds, options)[0])
 
     def close(self) -> None:
         with self._lock:

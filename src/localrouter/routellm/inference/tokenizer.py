@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from localrouter.fileio import atomic_write_text
 from localrouter.routellm.errors import CheckpointError
+from localrouter.routellm.inference.memory import release_memory
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -37,7 +37,7 @@ class Encoded:
     truncated: bool
 
 
-def _read_optional_json(path: Path) -> dict:
+def _read_optional_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
@@ -75,7 +75,7 @@ class _SentencePieceBackend:
 
     name = "sentencepiece"
 
-    def __init__(self, path: Path, specials: dict, max_length: int, left: bool) -> None:
+    def __init__(self, path: Path, specials: dict[str, Any], max_length: int, left: bool) -> None:
         import re
 
         import sentencepiece
@@ -152,7 +152,7 @@ def _stamp(model_dir: Path) -> dict[str, list[int] | None]:
 
 def _choose_backend(
     model_dir: Path,
-    specials: dict,
+    specials: dict[str, Any],
     max_length: int,
     left: bool,
     build_tokenizers: Callable[[], _TokenizersBackend],
@@ -181,34 +181,17 @@ def _choose_backend(
         same = False
     if check is not None:
         with contextlib.suppress(OSError):
-            check.parent.mkdir(parents=True, exist_ok=True)
-            tmp = check.with_name(f".{check.name}.{os.getpid()}.tmp")
-            tmp.write_text(
-                json.dumps(
-                    {
-                        "version": _CHECK_VERSION,
-                        "stamp": stamp,
-                        "backend": "sentencepiece" if same else "tokenizers",
-                    }
-                )
-            )
-            os.replace(tmp, check)
+            verdict = {
+                "version": _CHECK_VERSION,
+                "stamp": stamp,
+                "backend": "sentencepiece" if same else "tokenizers",
+            }
+            atomic_write_text(check, json.dumps(verdict), fsync=False)  # a cache
     if same:
         del reference
-        _release_heap()
+        release_memory()
         return candidate
     return reference
-
-
-def _release_heap() -> None:
-    """Hand the freed reference tokenizer's heap back to the OS (glibc keeps it otherwise,
-    and a gateway would carry those hundreds of MB for its lifetime)."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class RouterTokenizer:
@@ -296,7 +279,7 @@ class RouterTokenizer:
         return self._backend.encode(list(texts))
 
 
-def _is_xlmr_style(config: dict) -> bool:
+def _is_xlmr_style(config: dict[str, Any]) -> bool:
     """A sentencepiece model with fairseq ids (XLM-R, CamemBERT-like): the only layout the
     sentencepiece backend reproduces."""
     return str(config.get("tokenizer_class", "XLMRobertaTokenizer")).startswith(
@@ -313,74 +296,28 @@ def _from_tokenizer_json(path: Path) -> Tokenizer:
         raise CheckpointError(f"{path} is not a valid tokenizer file ({exc})") from None
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise ValueError("truncated varint")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-
-
-def _fields(buf: bytes) -> list[tuple[int, int | bytes]]:
-    """Top-level (field number, value) pairs of a protobuf message (wire format)."""
-    out: list[tuple[int, int | bytes]] = []
-    pos = 0
-    while pos < len(buf):
-        key, pos = _varint(buf, pos)
-        field, wire = key >> 3, key & 7
-        value: int | bytes
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-        elif wire == 1:
-            value, pos = buf[pos : pos + 8], pos + 8
-        elif wire == 2:
-            n, pos = _varint(buf, pos)
-            value, pos = buf[pos : pos + n], pos + n
-        elif wire == 5:
-            value, pos = buf[pos : pos + 4], pos + 4
-        else:
-            raise ValueError(f"unsupported wire type {wire}")
-        if pos > len(buf):
-            raise ValueError("truncated message")
-        out.append((field, value))
-    return out
-
-
 def read_sentencepiece(path: Path) -> tuple[list[tuple[str, float]], bytes | None]:
-    """(pieces with scores, precompiled normalizer charsmap) of a SentencePiece model file.
-    A small wire-format reader: ModelProto.pieces = 1 {piece = 1, score = 2},
-    ModelProto.normalizer_spec = 3 {precompiled_charsmap = 2}."""
-    pieces: list[tuple[str, float]] = []
-    charsmap: bytes | None = None
-    for field, value in _fields(path.read_bytes()):
-        if field == 1 and isinstance(value, bytes):
-            piece, score = "", 0.0
-            for f, v in _fields(value):
-                if f == 1 and isinstance(v, bytes):
-                    piece = v.decode("utf-8")
-                elif f == 2 and isinstance(v, bytes):
-                    (score,) = struct.unpack("<f", v)
-            pieces.append((piece, score))
-        elif field == 3 and isinstance(value, bytes):
-            for f, v in _fields(value):
-                if f == 2 and isinstance(v, bytes) and v:
-                    charsmap = v
+    """(pieces with scores, precompiled normalizer charsmap) of a SentencePiece model file,
+    parsed with sentencepiece's own protobuf model class."""
+    from sentencepiece import sentencepiece_model_pb2
+
+    # The message classes are built when the module is imported: no static attribute.
+    model = sentencepiece_model_pb2.ModelProto()  # type: ignore[attr-defined]
+    model.ParseFromString(path.read_bytes())
+    pieces = [(p.piece, float(p.score)) for p in model.pieces]
+    charsmap = bytes(model.normalizer_spec.precompiled_charsmap) or None
     return pieces, charsmap
 
 
-def _from_sentencepiece(path: Path, specials: dict) -> Tokenizer:
+def _from_sentencepiece(path: Path, specials: dict[str, Any]) -> Tokenizer:
     """The pipeline transformers' XLMRobertaTokenizer builds from a sentencepiece model."""
+    from google.protobuf.message import DecodeError
     from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers, processors
     from tokenizers.models import Unigram
 
     try:
         pieces, charsmap = read_sentencepiece(path)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (DecodeError, ValueError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path} is not a valid SentencePiece model ({exc})") from None
     if len(pieces) < 4:
         raise CheckpointError(f"{path} is not a valid SentencePiece model (too few pieces)")
