@@ -11,11 +11,11 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from rich.console import Console
+from rich.filesize import decimal
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID
 from rich.table import Column
 from rich.text import Text
 
-from localrouter.routellm.acquisition.disk import human
 from localrouter.routellm.acquisition.hub import DownloadProgress
 
 _LABEL_W = 11  # "Downloading"
@@ -115,12 +115,12 @@ class DownloadBar:
         row = _Row(label=label)
         if total:
             row = replace(row, percent=f"{100 * done / total:.0f}%")
-            row = replace(row, size=f"{human(done)}/{human(total)}")
+            row = replace(row, size=f"{decimal(done)}/{decimal(total)}")
         if self._download_secs is not None:
             row = replace(row, eta=f"in {clock(self._download_secs)}")
         else:
             if snap.bytes_per_sec > 0:
-                row = replace(row, rate=f"{human(snap.bytes_per_sec)}/s")
+                row = replace(row, rate=f"{decimal(int(snap.bytes_per_sec))}/s")
             if snap.eta_secs is not None:
                 row = replace(row, eta=f"ETA {clock(snap.eta_secs)}")
         self.progress.update(
