@@ -12,6 +12,7 @@ load) never blocks other requests.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -55,7 +56,7 @@ class MicroBatcher:
             self._running += 1
             loop = asyncio.get_running_loop()
             task = loop.run_in_executor(self._executor, self._predict, [t for t, _ in batch])
-            task.add_done_callback(lambda done, batch=batch: self._done(done, batch))
+            task.add_done_callback(functools.partial(self._done, batch=batch))
             self.batches += 1
             if self._on_batch is not None:
                 self._on_batch(len(batch))

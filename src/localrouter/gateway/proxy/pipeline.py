@@ -387,6 +387,7 @@ class GenerationRequest:
         entry["provider"] = outcome.target.provider_name
         entry["model"] = outcome.target.model
         headers = _headers(self.request_id, decision, outcome.target)
+        headers.update(outcome.headers())  # retry-after, x-ratelimit-*, upstream request id
 
         if not outcome.ok:
             # A non-retryable upstream answer (bad parameter, upstream auth, ...): pass it on.
@@ -407,10 +408,7 @@ class GenerationRequest:
                 headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
                 media_type=outcome.response.headers.get("content-type", "text/event-stream"),
             )
-        try:
-            usage = json.loads(outcome.content).get("usage")
-        except (ValueError, AttributeError):
-            usage = None
+        usage = outcome.body.get("usage") if isinstance(outcome.body, dict) else None
         entry["input_tokens"], entry["output_tokens"] = _usage_tokens(usage)
         self.finish(outcome.response.status_code, None)
         return Response(
@@ -456,6 +454,17 @@ class GenerationRequest:
             data = relay.finish()
             if data:
                 yield data
+            if not relay.complete:
+                # Ended (cleanly or by a closing connection) before the answer did.
+                error = (
+                    f"upstream {outcome.target.ref} ended the stream before the answer was complete"
+                )
+                status = 502
+                self.gateway.metrics.upstream_errors.labels(
+                    outcome.target.provider_name, "truncated"
+                ).inc()
+                yield error_event(error)
+                yield DONE_EVENT
         except httpx.HTTPError as exc:
             # Part of the answer is out: no fallback now; end the stream OpenAI-style.
             error = scrub(

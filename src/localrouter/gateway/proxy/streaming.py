@@ -8,7 +8,9 @@ when the client did not set ``stream_options``; in that case the usage-only chun
 
 A failure after the first chunk cannot fall back any more (the client already has part of an
 answer): the stream ends with an OpenAI-style error event, ``data: {"error": {...}}``, then
-``data: [DONE]``.
+``data: [DONE]``. So does a stream the upstream ended (a closing connection, or cleanly)
+before it was complete: without ``[DONE]``, a ``finish_reason`` or a final event of the
+Responses / Anthropic APIs, the relay knows the answer was cut short (:attr:`complete`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ import re
 from typing import Any
 
 _EVENT_END = re.compile(rb"\r?\n\r?\n")
+# An event that ends an answer: a choice's finish_reason set (a string, not null), or the
+# last event of a Responses / Anthropic Messages stream.
+_FINAL = re.compile(
+    rb'"finish_reason"\s*:\s*"'
+    rb'|"type"\s*:\s*"(response\.completed|response\.incomplete|response\.failed|message_stop)"'
+)
 DONE_EVENT = b"data: [DONE]\n\n"
 
 
@@ -36,6 +44,12 @@ class SseRelay:
         self.usage: dict[str, Any] | None = None
         self.model: str | None = None
         self.saw_done = False
+        self.saw_final = False  # a finish_reason or a final event went by
+
+    @property
+    def complete(self) -> bool:
+        """Whether the stream so far ends an answer (else it was cut short)."""
+        return self.saw_done or self.saw_final
 
     def feed(self, data: bytes) -> bytes:
         """Bytes to send now: the complete events in ``data`` plus what was buffered."""
@@ -61,6 +75,8 @@ class SseRelay:
         if b"[DONE]" in event:
             self.saw_done = True
             return True
+        if not self.saw_final and _FINAL.search(event):
+            self.saw_final = True
         if b'"usage"' not in event:
             return True
         for line in event.splitlines():
