@@ -34,6 +34,17 @@ def error_event(message: str, code: str = "upstream_error") -> bytes:
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
+def _whole_data(event: bytes) -> bool:
+    """Whether every ``data:`` line of ``event`` is complete JSON."""
+    for line in event.splitlines():
+        if line.startswith(b"data:"):
+            try:
+                json.loads(line[5:])
+            except ValueError:
+                return False
+    return True
+
+
 class SseRelay:
     """Splits upstream bytes into whole SSE events; notes usage; optionally strips the
     usage-only chunk the gateway asked for."""
@@ -67,9 +78,15 @@ class SseRelay:
     def finish(self) -> bytes:
         """What is left when the upstream closed (an event without its blank line)."""
         rest, self._buffer = self._buffer, b""
-        if rest.strip() and self._keep(rest):
-            return rest
-        return b""
+        if not rest.strip():
+            return b""
+        # The last event without its blank line: a sloppy server's end, or an event cut short
+        # by a closing connection. It completes the answer only when its data is whole.
+        final = self.saw_final
+        keep = self._keep(rest)
+        if self.saw_final and not final and not _whole_data(rest):
+            self.saw_final = False
+        return rest if keep else b""
 
     def _keep(self, event: bytes) -> bool:
         if b"[DONE]" in event:
