@@ -307,3 +307,19 @@ def test_an_idle_connection_elsewhere_makes_room(server_factory: Callable[..., R
 
     assert asyncio.run(run()) == [b"first", b"second", b"first"]
     assert (first.connections, second.connections) == (2, 1)
+
+
+@pytest.mark.parametrize(("expiry", "connections"), [(0.0, 3), (30.0, 1)])
+def test_keepalive_expiry(
+    server_factory: Callable[..., RawServer], expiry: float, connections: int
+) -> None:
+    server = server_factory(lambda n: ok())
+    transport = FastHTTPTransport(limits=httpx.Limits(keepalive_expiry=expiry))
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=transport, timeout=5) as client:
+            for _ in range(3):
+                await client.post(f"http://127.0.0.1:{server.port}/", content=b"")
+
+    asyncio.run(run())
+    assert (server.connections, server.requests) == (connections, 3)

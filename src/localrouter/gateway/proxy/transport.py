@@ -230,7 +230,7 @@ class FastHTTPTransport(httpx.AsyncBaseTransport):
         idle.append(conn)
         self._idle_count += 1
         if self._expiry is not None:
-            while idle[0].idle_since <= now - self._expiry:  # expired at the cold end
+            while idle and idle[0].idle_since <= now - self._expiry:  # the cold end
                 self._idle_count -= 1
                 idle.popleft().close()
         self._wake()
