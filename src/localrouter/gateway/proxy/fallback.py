@@ -244,7 +244,9 @@ async def run_chain(
     """Send ``payload`` (its ``model`` replaced per target) down the chain.
 
     Streaming: returns once the first bytes of a 2xx answer arrived, so a failure before the
-    first chunk still falls back. Raises :class:`AllFailed` when no target answered.
+    first chunk still falls back. An error answer to pass on comes back as an Outcome that
+    is not ``ok`` (the caller's error, or a 429 / context-length error of the last target);
+    raises :class:`AllFailed` when the last target gave nothing worth passing on.
     ``trail``, when given, receives the attempts as they happen (the caller still has them
     when the chain is cancelled).
     """

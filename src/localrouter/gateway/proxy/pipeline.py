@@ -390,7 +390,8 @@ class GenerationRequest:
         headers.update(outcome.headers())  # retry-after, x-ratelimit-*, upstream request id
 
         if not outcome.ok:
-            # A non-retryable upstream answer (bad parameter, upstream auth, ...): pass it on.
+            # An upstream error answer (the caller's bad parameter, or the 429 / context-length
+            # error that ended the chain): pass it on.
             message = scrub(error_text(outcome.content), secrets)
             self.finish(outcome.response.status_code, message)
             content = scrub(outcome.content.decode("utf-8", "replace"), secrets).encode()
