@@ -155,7 +155,7 @@ def test_body_too_large_chunked_is_stopped_while_reading(gateway: GatewayProcess
 
 def test_all_upstreams_failed(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
     upstream.fail("s1", "500")
-    upstream.fail("w1", "429")
+    upstream.fail("w1", "503")
     try:
         answer = chat(
             gateway,
@@ -167,7 +167,7 @@ def test_all_upstreams_failed(gateway: GatewayProcess, upstream: FakeUpstream) -
     error = assert_error(answer, 502, "upstream_unavailable")
     # The trail: strong chain (up/s1, dead/s2) then the weak tier (cross_tier_fallback).
     assert [a["model"] for a in error["attempts"]] == ["up/s1", "dead/s2", "up/w1"]
-    assert [a["status"] for a in error["attempts"]] == [500, None, 429]
+    assert [a["status"] for a in error["attempts"]] == [500, None, 503]
     assert error["attempts"][1]["error"].startswith("connect error")
     for model in ("up/s1", "dead/s2", "up/w1"):
         assert model in error["message"]

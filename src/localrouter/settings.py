@@ -41,6 +41,9 @@ class ProviderSettings(_Strict):
     timeout_secs: Annotated[float, Field(gt=0)] = 120.0
     connect_timeout_secs: Annotated[float, Field(gt=0)] = 5.0
     headers: dict[str, str] = {}
+    # A non-streaming answer must be complete within this (an upstream dripping bytes slower
+    # than timeout_secs never times out otherwise); the chain then tries the next model.
+    total_timeout_secs: Annotated[float, Field(gt=0, le=86400)] = 600.0
 
     @field_validator("base_url")
     @classmethod

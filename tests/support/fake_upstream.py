@@ -19,8 +19,15 @@ Behaviours (``fail(model, kind, **options)``):
 
 - ``"500"`` / ``"503"`` / ``"429"`` / ``"400"`` / ``"401"``: that status with an
   OpenAI-shaped error; ``message`` overrides its text, where ``{auth}`` becomes the
-  Authorization header received (to test that the gateway never echoes keys).
+  Authorization header received (to test that the gateway never echoes keys); ``code``
+  overrides its code (``None``: no code). A 429 carries ``retry-after`` (``retry_after``,
+  default 7).
 - ``"context_length"``: 400 with ``code: context_length_exceeded``.
+- ``"truncate"``: a non-streaming answer whose ``content-length`` announces the whole JSON
+  body, half of it sent, then the connection dropped.
+- ``"stream_end_early"``: streams ``after_chunks`` chunks (default 2) and ends the stream
+  cleanly, without a ``finish_reason`` or ``[DONE]``.
+- ``"drip"``: a non-streaming answer sent one byte every ``interval`` seconds (default 2).
 - ``"timeout"``: waits ``delay`` seconds (default 30) before answering; set the provider's
   ``timeout_secs`` below it.
 - ``"stream_drop"``: streams ``after_chunks`` chunks (0 = none, after the headers) and then
@@ -34,14 +41,23 @@ Behaviours (``fail(model, kind, **options)``):
   that arrived and are held, ``held_closed`` those whose connection the gateway closed while
   held (to test that a client disconnect cancels the upstream request).
 
+Every answer carries upstream headers that clients read: ``x-request-id: req-fake-<n>``
+(``n`` counts requests), ``openai-processing-ms`` and ``x-ratelimit-remaining-requests``.
+
+:class:`RawFaultUpstream` is the same idea below HTTP libraries, for faults uvicorn cannot
+make: a reset right after reading the request, a body delimited by the connection's close
+and cut short.
+
 Thread-safe: behaviours and records are guarded by a lock; the server runs on its own loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -64,6 +80,9 @@ BEHAVIOURS = (
     "400",
     "401",
     "context_length",
+    "truncate",
+    "stream_end_early",
+    "drip",
     "timeout",
     "stream_drop",
     "slow_stream",
@@ -185,8 +204,8 @@ class FakeUpstream:
 
     # -- the server --------------------------------------------------------------------------
 
-    def _app(self) -> Starlette:
-        return Starlette(
+    def _app(self) -> Any:
+        app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/completions", self._completions, methods=["POST"]),
@@ -194,6 +213,24 @@ class FakeUpstream:
                 Route("/v1/models", self._models, methods=["GET"]),
             ]
         )
+        counter = itertools.count(1)
+
+        async def with_headers(scope: Any, receive: Any, send: Any) -> None:
+            number = next(counter)
+
+            async def send_with_headers(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [
+                        *message.get("headers", []),
+                        (b"x-request-id", b"req-fake-%d" % number),
+                        (b"openai-processing-ms", b"7"),
+                        (b"x-ratelimit-remaining-requests", b"99"),
+                    ]
+                await send(message)
+
+            await app(scope, receive, send_with_headers)
+
+        return with_headers
 
     async def _take(self, request: Request) -> tuple[dict[str, Any], _Behaviour | None]:
         raw = await request.body()
@@ -217,9 +254,13 @@ class FakeUpstream:
             return None
         kind = behaviour.kind
         if kind.isdigit():
-            message = str(behaviour.options.get("message", f"fake upstream answers {kind}"))
+            options = behaviour.options
+            message = str(options.get("message", f"fake upstream answers {kind}"))
             message = message.replace("{auth}", request.headers.get("authorization", ""))
-            return _error(int(kind), message, f"fake_{kind}")
+            answer = _error(int(kind), message, options.get("code", f"fake_{kind}"))
+            if kind == "429":
+                answer.headers["retry-after"] = str(options.get("retry_after", 7))
+            return answer
         if kind == "context_length":
             return _error(
                 400,
@@ -264,22 +305,14 @@ class FakeUpstream:
         usage = _usage(body.get("messages"), text)
         if body.get("stream"):
             return self._stream(body, behaviour, model, text, usage, chat=True)
-        return JSONResponse(
-            {
-                "id": "chatcmpl-fake",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": usage,
-            }
-        )
+        answer = JSONResponse(chat_completion(model, text, usage))
+        kind = behaviour.kind if behaviour else None
+        if kind == "truncate":
+            return _Truncated(answer.body)
+        if kind == "drip":
+            interval = float((behaviour.options if behaviour else {}).get("interval", 2))
+            return StreamingResponse(_drip(answer.body, interval), media_type="application/json")
+        return answer
 
     async def _completions(self, request: Request) -> Response:
         body, behaviour = await self._take(request)
@@ -351,6 +384,7 @@ class FakeUpstream:
             words = [f"w{i}" for i in range(int(options.get("chunks", 100)))]
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         drop_after = int(options.get("after_chunks", 1)) if kind == "stream_drop" else None
+        end_after = int(options.get("after_chunks", 2)) if kind == "stream_end_early" else None
         interval = float(options.get("interval", 0.05)) if kind == "slow_stream" else 0.0
 
         def chunk(piece: str | None, finish: str | None) -> bytes:
@@ -378,6 +412,8 @@ class FakeUpstream:
                 for index, word in enumerate(words):
                     if drop_after is not None and index >= drop_after:
                         raise _Dropped("dropped mid-stream")
+                    if end_after is not None and index >= end_after:
+                        return  # a clean end of the stream, before the answer's end
                     yield chunk(word if index == 0 else " " + word, None)
                     if interval:
                         await asyncio.sleep(interval)
@@ -404,7 +440,43 @@ class FakeUpstream:
         return StreamingResponse(events(), media_type="text/event-stream")
 
 
-def _error(status: int, message: str, code: str) -> JSONResponse:
+def chat_completion(model: str, text: str, usage: dict[str, int]) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": usage,
+    }
+
+
+class _Truncated(Response):
+    """Announces the whole body, sends half of it, then drops the connection."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__(body, media_type="application/json")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        half = self.body[: len(self.body) // 2]
+        await send({"type": "http.response.body", "body": half, "more_body": True})
+        raise _Dropped("dropped mid-body")
+
+
+async def _drip(body: bytes, interval: float) -> AsyncIterator[bytes]:
+    for index in range(len(body)):
+        yield body[index : index + 1]
+        await asyncio.sleep(interval)
+
+
+def _error(status: int, message: str, code: str | None) -> JSONResponse:
     kind = (
         "rate_limit_error"
         if status == 429
@@ -429,6 +501,116 @@ def _usage(source: Any, text: str) -> dict[str, int]:
         "completion_tokens": completion,
         "total_tokens": words + completion,
     }
+
+
+RAW_BEHAVIOURS = ("reset", "close_delimited")
+
+
+class RawFaultUpstream:
+    """A plain-socket upstream for faults below HTTP libraries (one thread per connection).
+
+    ``fail(model, "reset")``: reads the whole request, then closes with a TCP reset (the
+    request may have been acted on; an answer never comes). ``fail(model,
+    "close_delimited")``: answers 200 with neither ``content-length`` nor chunked framing
+    (the body ends with the connection) and closes after half of the JSON. Other models get
+    a normal chat completion (content-length framing, keep-alive). ``requests_for(model)``
+    lists the JSON bodies received; ``connections`` counts accepted connections.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._behaviours: dict[str, str] = {}
+        self._bodies: list[dict[str, Any]] = []
+        self.connections = 0
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen()
+        self.port = int(self._sock.getsockname()[1])
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def fail(self, model: str, kind: str) -> None:
+        if kind not in RAW_BEHAVIOURS:
+            raise ValueError(f"unknown behaviour {kind!r}; one of {RAW_BEHAVIOURS}")
+        with self._lock:
+            self._behaviours[model] = kind
+
+    def reset(self) -> None:
+        with self._lock:
+            self._behaviours.clear()
+            self._bodies.clear()
+
+    def requests_for(self, model: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [body for body in self._bodies if body.get("model") == model]
+
+    def __enter__(self) -> RawFaultUpstream:
+        self._thread = threading.Thread(target=self._serve, name="raw-upstream", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._sock.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        buffer = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                while len(buffer) < length:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                raw, buffer = buffer[:length], buffer[length:]
+                body = json.loads(raw) if raw else {}
+                model = str(body.get("model"))
+                with self._lock:
+                    self._bodies.append(body)
+                    kind = self._behaviours.get(model)
+                answer = json.dumps(
+                    chat_completion(model, f"reply from {model}", _usage(body.get("messages"), "x"))
+                ).encode()
+                if kind == "reset":
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
+                if kind == "close_delimited":
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                        b"connection: close\r\n\r\n" + answer[: len(answer) // 2]
+                    )
+                    return
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    b"content-length: %d\r\n\r\n%s" % (len(answer), answer)
+                )
+        except OSError:
+            return
+        finally:
+            conn.close()
 
 
 class SpawnedUpstream:

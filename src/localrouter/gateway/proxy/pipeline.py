@@ -375,9 +375,11 @@ class GenerationRequest:
         entry.model = outcome.target.model
         entry.tier = decision.chain.tier_of(outcome.target)
         headers = _headers(self.request_id, decision, outcome.target)
+        headers.update(outcome.headers())  # retry-after, x-ratelimit-*, upstream request id
 
         if not outcome.ok:
-            # A non-retryable upstream answer (bad parameter, upstream auth, ...): pass it on.
+            # An upstream error answer (the caller's bad parameter, or the 429 / context-length
+            # error that ended the chain): pass it on.
             message = scrub(error_text(outcome.content), secrets)
             self.finish(outcome.response.status_code, message)
             content = scrub(outcome.content.decode("utf-8", "replace"), secrets).encode()
@@ -395,10 +397,7 @@ class GenerationRequest:
                 headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
                 media_type=outcome.response.headers.get("content-type", "text/event-stream"),
             )
-        try:
-            usage = json.loads(outcome.content).get("usage")
-        except (ValueError, AttributeError):
-            usage = None
+        usage = outcome.body.get("usage") if isinstance(outcome.body, dict) else None
         entry.input_tokens, entry.output_tokens = _usage_tokens(usage)
         self.finish(outcome.response.status_code, None)
         return Response(
@@ -444,6 +443,17 @@ class GenerationRequest:
             data = relay.finish()
             if data:
                 yield data
+            if not relay.complete:
+                # Ended (cleanly or by a closing connection) before the answer did.
+                error = (
+                    f"upstream {outcome.target.ref} ended the stream before the answer was complete"
+                )
+                status = 502
+                self.state.metrics.upstream_errors.labels(
+                    outcome.target.provider_name, "truncated"
+                ).inc()
+                yield error_event(error)
+                yield DONE_EVENT
         except httpx.HTTPError as exc:
             # Part of the answer is out: no fallback now; end the stream OpenAI-style.
             error = scrub(

@@ -8,7 +8,9 @@ request bodies or the caller's headers; :func:`scrub` removes them from any text
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
+import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,12 +19,14 @@ import httpx
 from localrouter.gateway.proxy.transport import FastHTTPTransport
 from localrouter.settings import ProviderSettings, Settings
 
-# Keep-alive connections are reused across requests; a burst above the keep-alive limit would
-# pay new TCP (and TLS) handshakes, so the limits are generous.
-_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=64, keepalive_expiry=30)
-# httpcore's pool bookkeeping costs O(n^2) in its open connections on every request start and
-# end (measured: the largest CPU cost of a proxied request at concurrency 50). Several small
-# pools ("lanes"), used round-robin, keep n small; each lane is a normal pooled client.
+# Upstream connections, all providers together. Keep-alive connections are reused across
+# requests; a burst above the keep-alive limit would pay new TCP (and TLS) handshakes, so the
+# limits are generous. Beyond ``max_connections`` a request waits for a free connection up
+# to its provider's ``timeout_secs`` (the pool timeout).
+LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=30)
+# https: httpcore's pool bookkeeping costs O(n^2) in its open connections on every request
+# start and end. Several small pools ("lanes"), used round-robin, keep n small; each lane
+# has its share of LIMITS. Plain http:// goes through one FastHTTPTransport (no such cost).
 LANES = 8
 _HTTP_PROXY_VARS = ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
@@ -63,28 +67,32 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
 
 
 class Upstreams:
-    """The shared HTTP client and how requests to a provider are built."""
+    """The shared HTTP clients and how requests to a provider are built."""
 
-    def __init__(self, lanes: int = LANES) -> None:
+    def __init__(self, lanes: int = LANES, limits: httpx.Limits = LIMITS) -> None:
         ssl_context = httpx.create_ssl_context()  # loading CA certificates once, not per lane
-        # Plain-http upstreams (the local servers) use the lean transport; https keeps httpx's
-        # (and so does http when an HTTP proxy is configured in the environment).
-        self._fast = FastHTTPTransport()
-        mounts: dict[str, httpx.AsyncBaseTransport] = {}
+        # Plain-http upstreams (the local servers) use the lean transport, called directly:
+        # nothing of a client's per-request work (auth, redirects, cookies, event hooks)
+        # applies to a relayed request. https keeps httpx's transport (and so does http when
+        # an HTTP proxy is configured in the environment).
+        self.http: FastHTTPTransport | None = None
         if not any(os.environ.get(name) for name in _HTTP_PROXY_VARS):
-            mounts["http://"] = self._fast
+            self.http = FastHTTPTransport(limits=limits)
+        lane_limits = httpx.Limits(
+            max_connections=_share(limits.max_connections, lanes),
+            max_keepalive_connections=_share(limits.max_keepalive_connections, lanes),
+            keepalive_expiry=limits.keepalive_expiry,
+        )
         self.clients = [
             httpx.AsyncClient(
-                mounts=mounts,
                 verify=ssl_context,
-                limits=_LIMITS,
+                limits=lane_limits,
                 timeout=httpx.Timeout(120.0, connect=5.0),
                 follow_redirects=False,
+                cookies=_NoCookies(),
             )
             for _ in range(lanes)
         ]
-        for client in self.clients:
-            _ignore_cookies(client)
         self._next = 0
         self._timeouts: dict[tuple[float, float], dict[str, float | None]] = {}
         self._urls: dict[str, httpx.URL] = {}
@@ -138,28 +146,32 @@ class Upstreams:
         )
 
     async def send(self, request: httpx.Request) -> httpx.Response:
-        """Send on the next lane; the answer's body is left to stream."""
+        """Send once (never resent); the answer's body is left to stream."""
+        if self.http is not None and request.url.scheme == "http":
+            return await self.http.handle_async_request(request)
         return await self.client.send(request, stream=True)
 
     async def aclose(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
         for client in self.clients:
             await client.aclose()
 
 
-class _NoCookies(httpx.Cookies):
-    """Upstream cookies are never kept: the gateway is not a browser, and httpx's cookie
-    extraction (urllib and email objects per response) was a large share of a request's
-    CPU."""
+def _share(total: int | None, lanes: int) -> int | None:
+    return None if total is None else max(1, total // lanes)
 
-    def extract_cookies(self, response: httpx.Response) -> None:
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing (httpx's ``cookies=`` accepts any CookieJar): the
+    gateway is not a browser, and upstream cookies must not leak from one caller to the
+    next."""
+
+    def extract_cookies(self, response: object, request: urllib.request.Request) -> None:
         return None
 
-
-def _ignore_cookies(client: httpx.AsyncClient) -> None:
-    # httpx has no switch for this; its cookie jar lives in ``_cookies``. Should that name
-    # change, cookies are merely kept again (slower, same behaviour for the gateway).
-    if isinstance(getattr(client, "_cookies", None), httpx.Cookies):
-        client._cookies = _NoCookies()
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        return None
 
 
 def provider_secrets(settings: Settings) -> list[str]:

@@ -8,7 +8,9 @@ when the client did not set ``stream_options``; in that case the usage-only chun
 
 A failure after the first chunk cannot fall back any more (the client already has part of an
 answer): the stream ends with an OpenAI-style error event, ``data: {"error": {...}}``, then
-``data: [DONE]``.
+``data: [DONE]``. So does a stream the upstream ended (a closing connection, or cleanly)
+before it was complete: without ``[DONE]``, a ``finish_reason`` or a final event of the
+Responses / Anthropic APIs, the relay knows the answer was cut short (:attr:`complete`).
 """
 
 from __future__ import annotations
@@ -18,12 +20,29 @@ import re
 from typing import Any
 
 _EVENT_END = re.compile(rb"\r?\n\r?\n")
+# An event that ends an answer: a choice's finish_reason set (a string, not null), or the
+# last event of a Responses / Anthropic Messages stream.
+_FINAL = re.compile(
+    rb'"finish_reason"\s*:\s*"'
+    rb'|"type"\s*:\s*"(response\.completed|response\.incomplete|response\.failed|message_stop)"'
+)
 DONE_EVENT = b"data: [DONE]\n\n"
 
 
 def error_event(message: str, code: str = "upstream_error") -> bytes:
     body = {"error": {"message": message, "type": "upstream_error", "code": code}}
     return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+def _whole_data(event: bytes) -> bool:
+    """Whether every ``data:`` line of ``event`` is complete JSON."""
+    for line in event.splitlines():
+        if line.startswith(b"data:"):
+            try:
+                json.loads(line[5:])
+            except ValueError:
+                return False
+    return True
 
 
 class SseRelay:
@@ -36,6 +55,12 @@ class SseRelay:
         self.usage: dict[str, Any] | None = None
         self.model: str | None = None
         self.saw_done = False
+        self.saw_final = False  # a finish_reason or a final event went by
+
+    @property
+    def complete(self) -> bool:
+        """Whether the stream so far ends an answer (else it was cut short)."""
+        return self.saw_done or self.saw_final
 
     def feed(self, data: bytes) -> bytes:
         """Bytes to send now: the complete events in ``data`` plus what was buffered."""
@@ -53,14 +78,22 @@ class SseRelay:
     def finish(self) -> bytes:
         """What is left when the upstream closed (an event without its blank line)."""
         rest, self._buffer = self._buffer, b""
-        if rest.strip() and self._keep(rest):
-            return rest
-        return b""
+        if not rest.strip():
+            return b""
+        # The last event without its blank line: a sloppy server's end, or an event cut short
+        # by a closing connection. It completes the answer only when its data is whole.
+        final = self.saw_final
+        keep = self._keep(rest)
+        if self.saw_final and not final and not _whole_data(rest):
+            self.saw_final = False
+        return rest if keep else b""
 
     def _keep(self, event: bytes) -> bool:
         if b"[DONE]" in event:
             self.saw_done = True
             return True
+        if not self.saw_final and _FINAL.search(event):
+            self.saw_final = True
         if b'"usage"' not in event:
             return True
         for line in event.splitlines():

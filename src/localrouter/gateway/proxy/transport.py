@@ -2,22 +2,28 @@
 
 Why: on the gateway's hot path the default transport (httpcore + h11 + anyio) was most of
 the CPU a proxied request costs, and its pool bookkeeping grows with the square of the open
-connections. Local upstreams (Ollama, vLLM, llama.cpp, LM Studio) are where that overhead
-shows, so ``http://`` goes through this transport: asyncio streams, the httptools parser
-(C, the one uvicorn uses) and a keep-alive pool per origin. ``https://`` keeps httpx's
-standard transport (TLS, proxies). The client is still an ``httpx.AsyncClient``: requests,
+connections (measured: at concurrency 64 a third of the requests per second). Local upstreams
+(Ollama, vLLM, llama.cpp, LM Studio) are where that overhead shows, so ``http://`` goes
+through this transport: asyncio streams, the httptools parser (C, the one uvicorn uses) and
+one keep-alive pool. ``https://`` keeps httpx's standard transport (TLS, proxies). Requests,
 responses, timeouts and exceptions are httpx's own.
 
-Semantics kept: ``timeout`` extensions (connect / read / write), streamed response bodies,
-chunked and content-length framing, keep-alive reuse (``Connection: close`` honoured),
-closing a response early closes its connection (the upstream sees the cancel). A request
-sent on a reused connection that the server had already closed (the keep-alive race) is
-retried once on a fresh connection, before any response byte arrived.
+Semantics kept from httpx: ``Limits`` (``max_connections`` open at once, waiting up to the
+``pool`` timeout for a free one, then ``httpx.PoolTimeout``; ``max_keepalive_connections``
+idle; ``keepalive_expiry``), the ``timeout`` extension (connect / read / write / pool),
+streamed bodies, chunked, content-length and close-delimited framing, ``Connection: close``,
+closing a response early closes its connection (the upstream sees the cancel).
+
+A request is never sent twice: a pooled connection is checked before the request is
+written (the server closed it, sent something unasked, or it expired: another one is
+taken); once the first byte is written, a failure is the caller's to handle (a POST may
+have reached the upstream).
 """
 
 from __future__ import annotations
 
 import asyncio
+import select
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -59,23 +65,48 @@ class _Parsed:
 
 
 class _Connection:
-    __slots__ = ("idle_since", "reader", "writer")
+    __slots__ = ("closed", "fd", "idle_since", "key", "pool", "reader", "writer")
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self,
+        pool: FastHTTPTransport,
+        key: tuple[str, int],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        self.pool = pool
+        self.key = key
         self.reader = reader
         self.writer = writer
         self.idle_since = 0.0
+        self.closed = False
+        sock = writer.get_extra_info("socket")
+        self.fd: int = sock.fileno() if sock is not None else -1
 
-    def usable(self, expiry: float) -> bool:
-        return (
-            not self.writer.is_closing()
-            and not self.reader.at_eof()
-            and time.monotonic() - self.idle_since < expiry
-        )
+    def usable(self, now: float, expiry: float | None) -> bool:
+        """Safe to write a request on: open, not expired, and nothing arrived while idle (an
+        idle socket that polls readable was closed by the server or sent bytes unasked; the
+        kernel knows before the event loop has run)."""
+        if self.writer.is_closing() or self.reader.at_eof():
+            return False
+        if expiry is not None and now - self.idle_since >= expiry:
+            return False
+        return self.fd < 0 or not _readable(self.fd)
 
     def close(self) -> None:
+        """Close once; the pool counts the connection as gone and wakes a waiter."""
+        if self.closed:
+            return
+        self.closed = True
         if not self.writer.is_closing():
             self.writer.close()
+        self.pool._closed_one()
+
+
+def _readable(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class _ResponseStream(httpx.AsyncByteStream):
@@ -154,28 +185,123 @@ def _feed(parser: httptools.HttpResponseParser, data: bytes) -> None:
         raise httpx.RemoteProtocolError(f"invalid HTTP response: {exc}") from None
 
 
+DEFAULT_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=128)
+
+
 class FastHTTPTransport(httpx.AsyncBaseTransport):
-    def __init__(self, *, max_idle_per_origin: int = 128, keepalive_expiry: float = 30.0) -> None:
+    def __init__(self, *, limits: httpx.Limits = DEFAULT_LIMITS) -> None:
+        self._max_open = limits.max_connections
+        self._max_idle = limits.max_keepalive_connections
+        self._expiry = limits.keepalive_expiry
         self._idle: dict[tuple[str, int], deque[_Connection]] = {}
-        self._max_idle = max_idle_per_origin
-        self._expiry = keepalive_expiry
+        self._idle_count = 0
+        self._open = 0  # connections open or being opened, idle ones included
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def open_connections(self) -> int:
+        return self._open
+
+    # -- the pool ----------------------------------------------------------------------------
 
     def _take(self, key: tuple[str, int]) -> _Connection | None:
         idle = self._idle.get(key)
+        if not idle:
+            return None
+        now = time.monotonic()
         while idle:
             conn = idle.pop()  # most recently used first: the warmest connection
-            if conn.usable(self._expiry):
+            self._idle_count -= 1
+            if conn.usable(now, self._expiry):
                 return conn
             conn.close()
         return None
 
     def _release(self, key: tuple[str, int], conn: _Connection) -> None:
-        idle = self._idle.setdefault(key, deque())
-        if len(idle) >= self._max_idle:
+        if conn.closed:
+            return
+        if self._max_idle is not None and self._idle_count >= self._max_idle:
             conn.close()
             return
-        conn.idle_since = time.monotonic()
+        idle = self._idle.get(key)
+        if idle is None:
+            idle = self._idle[key] = deque()
+        conn.idle_since = now = time.monotonic()
         idle.append(conn)
+        self._idle_count += 1
+        if self._expiry is not None:
+            while idle and idle[0].idle_since <= now - self._expiry:  # the cold end
+                self._idle_count -= 1
+                idle.popleft().close()
+        self._wake()
+
+    def _evict_idle(self) -> bool:
+        """Close one idle connection (the oldest of another origin first) to make room."""
+        oldest: deque[_Connection] | None = None
+        for idle in self._idle.values():
+            if idle and (oldest is None or idle[0].idle_since < oldest[0].idle_since):
+                oldest = idle
+        if oldest is None:
+            return False
+        self._idle_count -= 1
+        oldest.popleft().close()
+        return True
+
+    def _closed_one(self) -> None:
+        self._open -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def _acquire(
+        self, key: tuple[str, int], timeouts: dict[str, Any]
+    ) -> tuple[_Connection, bool]:
+        """A connection for ``key`` (and whether it was pooled), within ``max_connections``:
+        waits up to the pool timeout for one to be released or closed."""
+        deadline: float | None = None
+        while True:
+            conn = self._take(key)
+            if conn is not None:
+                return conn, True
+            if self._max_open is None or self._open < self._max_open or self._evict_idle():
+                self._open += 1
+                try:
+                    return await self._connect(key, timeouts.get("connect")), False
+                except BaseException:
+                    self._closed_one()
+                    raise
+            if deadline is None:
+                pool_timeout = timeouts.get("pool")
+                deadline = float("inf") if pool_timeout is None else time.monotonic() + pool_timeout
+            await self._wait(deadline)
+
+    async def _wait(self, deadline: float) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        remaining = deadline - time.monotonic()
+        try:
+            async with asyncio.timeout(None if remaining == float("inf") else remaining):
+                await waiter
+        except TimeoutError:
+            self._leave(waiter)
+            raise httpx.PoolTimeout(
+                f"no free upstream connection within the pool timeout "
+                f"(max_connections={self._max_open})"
+            ) from None
+        except BaseException:
+            self._leave(waiter)
+            raise
+
+    def _leave(self, waiter: asyncio.Future[None]) -> None:
+        if waiter.done() and not waiter.cancelled():
+            self._wake()  # woken just as we gave up: the turn goes to the next waiter
+        elif waiter in self._waiters:
+            self._waiters.remove(waiter)
 
     async def _connect(self, key: tuple[str, int], timeout: float | None) -> _Connection:
         try:
@@ -187,7 +313,9 @@ class FastHTTPTransport(httpx.AsyncBaseTransport):
             raise httpx.ConnectError(
                 f"cannot connect to {key[0]}:{key[1]}: {exc.strerror or exc}"
             ) from exc
-        return _Connection(reader, writer)
+        return _Connection(self, key, reader, writer)
+
+    # -- one exchange ------------------------------------------------------------------------
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -202,27 +330,22 @@ class FastHTTPTransport(httpx.AsyncBaseTransport):
         head.append(b"\r\n")
         payload = b"".join(head) + body
 
-        conn = self._take(key)
-        reused = conn is not None
-        while True:
-            if conn is None:
-                conn = await self._connect(key, timeouts.get("connect"))
-            try:
-                return await self._exchange(key, conn, payload, timeouts)
-            except _StaleConnection:
-                conn.close()
-                if not reused:
-                    raise httpx.RemoteProtocolError(
-                        "server disconnected without sending a response"
-                    ) from None
-                conn, reused = None, False  # retry once on a fresh connection
-            except BaseException:
-                conn.close()
-                raise
+        conn, _ = await self._acquire(key, timeouts)
+        try:
+            return await self._exchange(key, conn, payload, timeouts, request)
+        except BaseException:
+            conn.close()
+            raise
 
     async def _exchange(
-        self, key: tuple[str, int], conn: _Connection, payload: bytes, timeouts: dict[str, Any]
+        self,
+        key: tuple[str, int],
+        conn: _Connection,
+        payload: bytes,
+        timeouts: dict[str, Any],
+        request: httpx.Request,
     ) -> httpx.Response:
+        # From here on the request may reach the upstream: no error below is retried.
         try:
             conn.writer.write(payload)
             if conn.writer.transport.get_write_buffer_size() > 0:
@@ -231,22 +354,19 @@ class FastHTTPTransport(httpx.AsyncBaseTransport):
         except TimeoutError:
             raise httpx.WriteTimeout("timed out sending the request") from None
         except OSError as exc:
-            raise _StaleConnection from exc
+            raise httpx.WriteError(str(exc) or type(exc).__name__) from exc
         parsed = _Parsed()
         parser = parsed.parser = httptools.HttpResponseParser(parsed)
         read_timeout = timeouts.get("read")
         first = True
         while not parsed.headers_done:
-            try:
-                data = await _read(conn, read_timeout)
-            except httpx.ReadError as exc:
-                if first:
-                    raise _StaleConnection from exc
-                raise
+            data = await _read(conn, read_timeout)
             if not data:
-                if first:
-                    raise _StaleConnection
-                raise httpx.RemoteProtocolError("server disconnected in the middle of headers")
+                raise httpx.RemoteProtocolError(
+                    "server disconnected without sending a response"
+                    if first
+                    else "server disconnected in the middle of the response headers"
+                )
             first = False
             _feed(parser, data)
         parsed.status = parser.get_status_code()
@@ -257,6 +377,7 @@ class FastHTTPTransport(httpx.AsyncBaseTransport):
             parsed.status,
             headers=parsed.headers,
             stream=stream,
+            request=request,
             extensions={"http_version": b"HTTP/1.1"},
         )
 
@@ -265,7 +386,4 @@ class FastHTTPTransport(httpx.AsyncBaseTransport):
             while idle:
                 idle.pop().close()
         self._idle.clear()
-
-
-class _StaleConnection(Exception):
-    """The connection was closed before any response byte: safe to retry elsewhere."""
+        self._idle_count = 0
