@@ -27,6 +27,7 @@ from localrouter.gateway.proxy.classifier import MicroBatcher
 from localrouter.gateway.proxy.openai_api import build_router, fast_routes
 from localrouter.gateway.proxy.providers import Upstreams
 from localrouter.gateway.runtime import Gateway
+from localrouter.gateway.security import SecurityMiddleware
 from localrouter.paths import home_dir, logs_dir, settings_path
 from localrouter.routellm.service import RouterService
 from localrouter.settings import Settings, load_settings
@@ -94,6 +95,7 @@ def create_app(
     app.add_middleware(
         AuthMiddleware, settings=lambda: ctx.settings, allow_remote=lambda: gateway.allow_remote
     )
+    app.add_middleware(SecurityMiddleware, settings=lambda: ctx.settings)  # outermost
     app.router.routes[:0] = fast_routes()
     app.include_router(build_router())
     app.include_router(build_admin_router())

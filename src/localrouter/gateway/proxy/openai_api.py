@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from localrouter import __version__
+from localrouter.gateway.auth import may_use, request_client
 from localrouter.gateway.metrics import CONTENT_TYPE
 from localrouter.gateway.proxy.pipeline import GenerationRequest, gateway_of
 from localrouter.gateway.proxy.routing import (
@@ -97,16 +98,20 @@ def _model_object(model_id: str, settings: Settings) -> dict[str, Any]:
 
 
 async def list_models(request: Request) -> Response:
-    """The virtual routing models and every configured provider/model."""
+    """The virtual routing models and every configured provider/model (the caller's
+    allowed ones)."""
     settings = gateway_of(request).settings
-    data = [_model_object(m, settings) for m in available_models(settings)]
+    client = request_client(request.scope)
+    models = [m for m in available_models(settings) if may_use(client, m)]
+    data = [_model_object(m, settings) for m in models]
     return JSONResponse({"object": "list", "data": data})
 
 
 async def get_model(request: Request, model_id: str) -> Response:
     """One model by id (ids contain '/')."""
     settings = gateway_of(request).settings
-    if model_id in available_models(settings) or parse_router_bert(model_id) is not None:
+    known = model_id in available_models(settings) or parse_router_bert(model_id) is not None
+    if known and may_use(request_client(request.scope), model_id):
         return JSONResponse(_model_object(model_id, settings))
     raise model_not_found(model_id, settings)
 

@@ -45,6 +45,7 @@ from localrouter.gateway.proxy.routing import (
     tier_targets,
 )
 from localrouter.gateway.proxy.streaming import DONE_EVENT, SseRelay, error_event
+from localrouter.gateway.request_body import parse_json_body
 from localrouter.gateway.runtime import Gateway
 from localrouter.routellm.errors import RouterUnavailable
 from localrouter.routellm.prediction import route
@@ -87,15 +88,7 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         # Gone before the whole body arrived: logged like any other disconnect, not a 500.
         raise client_gone() from None
     raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    if not raw.strip():
-        raise ApiError(400, "the request body is empty; send a JSON object", "invalid_json")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the request body is not valid JSON: {exc}", "invalid_json") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object", "invalid_json")
-    return body
+    return parse_json_body(raw)
 
 
 def client_gone() -> ApiError:
