@@ -191,7 +191,11 @@ class SecurityMiddleware:
                 "host_not_allowed",
             )
         if origin is not None:
-            if origin == "http://" + host or origin == "https://" + host:
+            # The gateway's own pages, under any of its own names (the dashboard opened as
+            # localhost calling 127.0.0.1 too). A port-less allowed host is its own only
+            # without a port (the reverse proxy's), not at every port of that name.
+            _, _, origin_host = origin.partition("://")
+            if origin_host in policy.hosts and origin.startswith(("http://", "https://")):
                 return None
             if origin in policy.cors and path.startswith(_CORS_PREFIX):
                 return origin

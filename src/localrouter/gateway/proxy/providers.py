@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from localrouter.gateway.proxy.transport import FastHTTPTransport
+from localrouter.gateway.secret_values import configured_secrets
 from localrouter.settings import ProviderSettings, Settings
 
 # Keep-alive connections are reused across requests; a burst above the keep-alive limit would
@@ -163,10 +164,5 @@ def _ignore_cookies(client: httpx.AsyncClient) -> None:
 
 
 def provider_secrets(settings: Settings) -> list[str]:
-    """Every configured key (config or environment), for :func:`scrub`."""
-    keys = []
-    for provider in settings.providers:
-        key = provider.resolve_api_key()
-        if key:
-            keys.append(key)
-    return keys
+    """Every configured secret (keys, header values), for :func:`scrub`."""
+    return configured_secrets(settings)
