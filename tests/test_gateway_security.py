@@ -305,3 +305,22 @@ def test_header_values_and_keys_are_scrubbed(
     for secret in (HEADER_SECRET, "hdr-secret-0123456789", ENV_SECRET, "sk-config-key-1234"):
         assert secret not in shown
     assert all("***" in answer.text for answer in answers)
+
+
+@pytest.mark.parametrize(
+    ("path", "change"),
+    [
+        ("/api/settings/routing", {"enabled": "yes"}),
+        ("/api/settings/routing", {"enabled": 1}),
+        ("/api/settings/routing", {"cross_tier_fallback": "true"}),
+        ("/api/settings/routellm", {"idle_timeout_secs": 1e20}),
+    ],
+)
+def test_settings_changes_are_as_strict_as_the_file(
+    gateway: GatewayProcess, path: str, change: dict[str, Any]
+) -> None:
+    before = (gateway.home / "settings.yaml").read_text()
+    answer = httpx.patch(gateway.base_url + path, json=change)
+    assert answer.status_code == 400
+    assert next(iter(change)) in answer.json()["error"]["message"]
+    assert (gateway.home / "settings.yaml").read_text() == before

@@ -66,13 +66,13 @@ class ServerSettings(_Strict):
     def _origins(cls, values: list[str]) -> list[str]:
         origins = []
         for value in values:
-            origin = value.rstrip("/")
+            origin = value.rstrip("/").lower()
             if not _ORIGIN.match(origin):
                 raise ValueError(
                     f"{value!r} is not a browser origin such as http://localhost:5173 "
                     "(scheme, host and optional port, no path, no wildcard)"
                 )
-            origins.append(origin.lower())
+            origins.append(origin)
         return origins
 
 
@@ -203,7 +203,7 @@ def _describe(error: ValidationError, source: Path | str) -> str:
             # Our own validators' sentences, without pydantic's "Value error, " prefix.
             reason = str(item.get("ctx", {}).get("error", item["msg"]))
         else:
-            reason = _PLAIN.get(item["type"], item["msg"])
+            reason = _PLAIN.get(item["type"], item["msg"].replace("Input should be", "must be"))
         lines.append(f"{where}: {reason}" if where else reason)
     return f"invalid configuration in {source}: " + "; ".join(lines)
 
