@@ -22,7 +22,7 @@ class YamlSyntaxError(ValueError):
     """The text is not YAML we accept; the message is one plain sentence with the line."""
 
 
-class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
+class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]  # untyped without stubs
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
