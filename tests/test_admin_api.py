@@ -29,7 +29,7 @@ class Harness:
         self.settings_path = home / "settings.yaml"
         save_settings(parse_settings(settings), self.settings_path)
         app = create_app(home=home, config_path=self.settings_path)
-        self.client = TestClient(app)
+        self.client = TestClient(app, base_url="http://127.0.0.1:3625")
         self.client.__enter__()  # runs the lifespan: the gateway state is opened
         self.state: GatewayState = app.state.gateway
         self.log = self.state.access_log

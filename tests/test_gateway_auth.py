@@ -38,7 +38,7 @@ def gateway_settings(upstream: FakeUpstream) -> dict[str, Any]:
                 "key_sha256": sha(APP_KEY),
                 "allowed_models": ["openai/*", "localrouter/auto"],
             },
-            {"name": "admin", "key_sha256": sha(ADMIN_KEY), "allowed_models": ["*"]},
+            {"name": "admin", "key_sha256": sha(ADMIN_KEY), "role": "admin"},
         ],
     }
 
@@ -94,8 +94,70 @@ def test_keys_never_logged(gateway: GatewayProcess) -> None:
         assert secret not in gateway.output()
 
 
+def test_client_keys_reach_only_the_model_apis(gateway: GatewayProcess) -> None:
+    for key, status in ((APP_KEY, 403), (ADMIN_KEY, 200)):
+        auth = {"authorization": f"Bearer {key}"}
+        patched = httpx.patch(
+            gateway.base_url + "/api/settings/routing", json={"threshold": 0.3}, headers=auth
+        )
+        assert patched.status_code == status
+        for path in ("/api/settings", "/api/requests", "/metrics", "/docs", "/openapi.json"):
+            answer = httpx.get(gateway.base_url + path, headers=auth)
+            assert answer.status_code == status, (key, path)
+            if status == 403:
+                assert answer.json()["error"]["code"] == "admin_key_required"
+    for path in ("/metrics", "/docs", "/openapi.json", "/api/settings"):
+        assert httpx.get(gateway.base_url + path).status_code == 401, path
+    # The dashboard's files are open; its data needs the admin key (asked for on the page).
+    assert httpx.get(gateway.base_url + "/").status_code == 200
+
+
+def test_a_client_key_cannot_change_settings(gateway: GatewayProcess) -> None:
+    path = gateway.home / "settings.yaml"
+    before = path.read_text()
+    answer = httpx.patch(
+        gateway.base_url + "/api/settings/routing",
+        json={"threshold": 0.9},
+        headers={"authorization": f"Bearer {APP_KEY}"},
+    )
+    assert answer.status_code == 403
+    assert path.read_text() == before
+    status = httpx.get(
+        gateway.base_url + "/api/settings", headers={"authorization": f"Bearer {ADMIN_KEY}"}
+    )
+    assert status.json()["routing"]["threshold"] == 0.3
+
+
+def test_models_lists_only_the_clients_allowed_models(gateway: GatewayProcess) -> None:
+    app_models = {m.id for m in client(gateway, APP_KEY).models.list()}
+    admin_models = {m.id for m in client(gateway, ADMIN_KEY).models.list()}
+    assert {"openai/big", "localrouter/auto", "auto"} <= app_models
+    assert "other/small" not in app_models
+    assert "other/small" in admin_models and app_models < admin_models
+    assert not any(m.startswith("router-bert") for m in app_models)
+    with pytest.raises(openai.NotFoundError):
+        client(gateway, APP_KEY).models.retrieve("other/small")
+    assert client(gateway, ADMIN_KEY).models.retrieve("other/small").id == "other/small"
+
+
+def test_anthropic_clients_send_their_key_as_x_api_key(gateway: GatewayProcess) -> None:
+    url = gateway.v1_url + "/chat/completions"
+    body = {"model": "openai/big", "messages": USER}
+    assert httpx.post(url, json=body, headers={"x-api-key": APP_KEY}).status_code == 200
+    assert httpx.post(url, json=body, headers={"x-api-key": "wrong"}).status_code == 401
+    assert (
+        httpx.get(gateway.base_url + "/api/settings", headers={"x-api-key": APP_KEY}).status_code
+        == 403
+    )
+    assert (
+        httpx.get(gateway.base_url + "/api/settings", headers={"x-api-key": ADMIN_KEY}).status_code
+        == 200
+    )
+
+
 def _asgi_get(app: Any, path: str, peer: str) -> httpx.Response:
-    with TestClient(app, client=(peer, 40000)) as http:  # runs the lifespan
+    # TestClient runs the lifespan; the gateway serves only its own Host names.
+    with TestClient(app, base_url="http://127.0.0.1:3625", client=(peer, 40000)) as http:
         return http.get(path)
 
 

@@ -49,6 +49,8 @@ def assert_error(answer: httpx.Response, status: int, code: str | None = None) -
 
 
 def chat(gateway: GatewayProcess, **kwargs: Any) -> httpx.Response:
+    # Raw bodies are declared JSON: anything else is refused before it is read (415).
+    kwargs.setdefault("headers", {"content-type": "application/json"})
     return httpx.post(gateway.v1_url + "/chat/completions", timeout=30, **kwargs)
 
 

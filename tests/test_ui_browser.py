@@ -519,8 +519,16 @@ def test_a_gateway_with_client_keys_asks_for_one(
     browser: Browser, tmp_path: Path, shots: Screenshots
 ) -> None:
     key = "sk-client-for-the-dashboard"
+    app_key = "sk-client-of-an-app"  # reaches the model APIs only: refused by the dashboard
     settings = {
-        "clients": [{"name": "dashboard", "key_sha256": hashlib.sha256(key.encode()).hexdigest()}]
+        "clients": [
+            {
+                "name": "dashboard",
+                "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
+                "role": "admin",
+            },
+            {"name": "app", "key_sha256": hashlib.sha256(app_key.encode()).hexdigest()},
+        ]
     }
     with GatewayProcess(tmp_path / "home", settings) as keyed:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -533,6 +541,10 @@ def test_a_gateway_with_client_keys_asks_for_one(
         tab.get_by_label("Client key").fill("sk-wrong")
         tab.get_by_role("button", name="Use key").click()
         expect(form).to_be_visible(timeout=WAIT)  # refused again
+        tab.get_by_label("Client key").fill(app_key)
+        tab.get_by_role("button", name="Use key").click()
+        expect(tab.get_by_role("alert")).to_contain_text("role: admin", timeout=WAIT)
+        expect(form).to_be_visible(timeout=WAIT)
         tab.get_by_label("Client key").fill(key)
         tab.get_by_role("button", name="Use key").click()
         expect(tab.locator("#router-state")).to_have_text("not downloaded", timeout=WAIT)

@@ -12,12 +12,27 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from localrouter.fileio import atomic_write_text
 from localrouter.paths import settings_path
+from localrouter.settings_yaml import YamlSyntaxError, load_yaml
 
 _MODEL_REF = re.compile(r"^[A-Za-z0-9_.-]+/.+$")
+# A host name or address as a browser sends it in Host, optionally with a port.
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:[0-9]{1,5})?$")
+_ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:[0-9]{1,5})?$")
+# Upper bounds: every number has one, so no value can overflow a timer or a buffer later.
+_DAY = 86_400
+_YEAR = 365 * _DAY
 
 
 class _Strict(BaseModel):
@@ -28,8 +43,37 @@ class _Strict(BaseModel):
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 3625
-    max_body_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
-    allow_remote_without_keys: bool = False
+    # Extra Host names (DNS rebinding guard): "name" at any port, or "name:port".
+    allowed_hosts: list[str] = []
+    # Browser origins ("scheme://host[:port]") allowed to call /v1 (CORS); none by default.
+    cors_origins: list[str] = []
+    shutdown_grace_secs: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    max_body_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = 10 * 1024 * 1024
+    # The whole request body must arrive within this time (a slow sender holds a connection).
+    body_timeout_secs: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    allow_remote_without_keys: StrictBool = False
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _HOST.match(value):
+                raise ValueError(f"{value!r} is not a host name, or host:port")
+        return [value.lower() for value in values]
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        origins = []
+        for value in values:
+            origin = value.rstrip("/").lower()
+            if not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"{value!r} is not a browser origin such as http://localhost:5173 "
+                    "(scheme, host and optional port, no path, no wildcard)"
+                )
+            origins.append(origin)
+        return origins
 
 
 class ProviderSettings(_Strict):
@@ -38,12 +82,12 @@ class ProviderSettings(_Strict):
     api_key_env: str | None = None
     api_key: str | None = Field(default=None, repr=False)
     models: list[str] = []
-    timeout_secs: Annotated[float, Field(gt=0)] = 120.0
-    connect_timeout_secs: Annotated[float, Field(gt=0)] = 5.0
+    timeout_secs: Annotated[float, Field(gt=0, le=_DAY)] = 120.0
+    connect_timeout_secs: Annotated[float, Field(gt=0, le=3600)] = 5.0
     headers: dict[str, str] = {}
     # A non-streaming answer must be complete within this (an upstream dripping bytes slower
     # than timeout_secs never times out otherwise); the chain then tries the next model.
-    total_timeout_secs: Annotated[float, Field(gt=0, le=86400)] = 600.0
+    total_timeout_secs: Annotated[float, Field(gt=0, le=_DAY)] = 600.0
 
     @field_validator("base_url")
     @classmethod
@@ -69,13 +113,13 @@ def _check_model_refs(refs: list[str]) -> list[str]:
 
 
 class RoutingSettings(_Strict):
-    enabled: bool = True
+    enabled: StrictBool = True
     # The router of localrouter/auto: bert (RouteLLM) or a trained router's name.
     router: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")] = "bert"
     threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
     strong: list[str] = ["openai/gpt-4o"]
     weak: list[str] = ["ollama/llama3.2"]
-    cross_tier_fallback: bool = True
+    cross_tier_fallback: StrictBool = True
 
     _refs = field_validator("strong", "weak")(_check_model_refs)
 
@@ -85,28 +129,30 @@ class RouteLLMSettings(_Strict):
     revision: str = "main"
     model_dir: Path | None = None
     precision: Literal["int8", "fp32"] = "int8"
-    idle_timeout_secs: Annotated[int, Field(ge=0)] = 600
+    idle_timeout_secs: Annotated[int, Field(ge=0, le=_YEAR)] = 600  # 0 = never unload
     classify: Literal["last_user", "all_user"] = "last_user"
-    threads: Annotated[int, Field(ge=0)] = 0  # 0 = let ONNX Runtime pick
+    threads: Annotated[int, Field(ge=0, le=1024)] = 0  # 0 = let ONNX Runtime pick
 
 
 class AccessLogSettings(_Strict):
-    enabled: bool = True
-    retention_days: Annotated[int, Field(ge=1)] = 31
-    include_prompts: bool = False
+    enabled: StrictBool = True
+    retention_days: Annotated[int, Field(ge=1, le=36_500)] = 31
+    include_prompts: StrictBool = False
 
 
 class ClientSettings(_Strict):
     name: str
     key_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     allowed_models: list[str] = ["*"]
+    # client: the model APIs only; admin: also /api, /metrics, /docs and the dashboard.
+    role: Literal["client", "admin"] = "client"
 
 
 class Price(_Strict):
     """USD per million tokens."""
 
-    input: Annotated[float, Field(ge=0)]
-    output: Annotated[float, Field(ge=0)]
+    input: Annotated[float, Field(ge=0, le=1_000_000)]
+    output: Annotated[float, Field(ge=0, le=1_000_000)]
 
 
 class Settings(_Strict):
@@ -146,11 +192,24 @@ class SettingsError(Exception):
     """The configuration file cannot be used; the message names the field and the reason."""
 
 
+# pydantic's wording for the common failures, said the way a user reads a config file.
+_PLAIN = {
+    "extra_forbidden": "is not a known setting",
+    "missing": "is required",
+    "bool_type": "must be true or false",
+}
+
+
 def _describe(error: ValidationError, source: Path | str) -> str:
     lines = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"{where}: {item['msg']}")
+        where = ".".join(str(part) for part in item["loc"])
+        if item["type"] == "value_error":
+            # Our own validators' sentences, without pydantic's "Value error, " prefix.
+            reason = str(item.get("ctx", {}).get("error", item["msg"]))
+        else:
+            reason = _PLAIN.get(item["type"], item["msg"].replace("Input should be", "must be"))
+        lines.append(f"{where}: {reason}" if where else reason)
     return f"invalid configuration in {source}: " + "; ".join(lines)
 
 
@@ -175,17 +234,25 @@ def load_settings(path: Path | None = None, *, create: bool = True) -> Settings:
         save_settings(settings, path)
         return settings
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"invalid configuration in {path}: not valid YAML ({exc})") from None
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise SettingsError(f"cannot read configuration {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(
+            f"invalid configuration in {path}: the file is not UTF-8 text "
+            f"(byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    try:
+        data = load_yaml(text)
+    except YamlSyntaxError as exc:
+        raise SettingsError(f"invalid configuration in {path}: not valid YAML: {exc}") from None
     return parse_settings(data, path)
 
 
 def settings_to_yaml(settings: Settings) -> str:
     data = settings.model_dump(mode="json", exclude_none=False)
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    text: str = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return text
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> Path:

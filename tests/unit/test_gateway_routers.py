@@ -39,7 +39,7 @@ def gateway(tmp_path: Path, upstream: FakeUpstream) -> Iterator[tuple[TestClient
     )
     save_settings(settings, path)
     app = create_app(settings, home=tmp_path, config_path=path)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1:3625") as client:
         yield client, app.state.gateway
 
 

@@ -19,6 +19,7 @@ from localrouter.gateway.admin.api import build_admin_router
 from localrouter.gateway.auth import AuthMiddleware
 from localrouter.gateway.errors import ApiError, install_error_handlers
 from localrouter.gateway.proxy import openai_api
+from localrouter.gateway.security import SecurityMiddleware
 from localrouter.gateway.state import GatewayState
 from localrouter.paths import home_dir, settings_path
 from localrouter.routellm.service import RouterService
@@ -76,6 +77,7 @@ def create_app(
     install_error_handlers(app)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(AuthMiddleware)
+    app.add_middleware(SecurityMiddleware)  # outermost
     openai_api.add_routes(app)
     app.include_router(build_admin_router())
     mount_ui(app)

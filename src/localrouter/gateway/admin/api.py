@@ -10,7 +10,6 @@ models) and never into an answer.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from localrouter.evaluation.calibrate import CalibrationError
@@ -29,6 +28,7 @@ from localrouter.evaluation.calibrate import calibrate as calibrate_threshold
 from localrouter.gateway.access_log.reader import LogIndex, Row, rows_of
 from localrouter.gateway.admin import stats
 from localrouter.gateway.errors import ApiError
+from localrouter.gateway.request_body import parse_json_body
 from localrouter.gateway.state import GatewayState, SettingsChange, gateway_state
 from localrouter.routellm.errors import RouterModelError, RouterUnavailable
 from localrouter.routers.base import ROUTER_NAME, UnknownRouter, route
@@ -73,7 +73,7 @@ def _state(request: Request) -> GatewayState:
 async def _body(request: Request, model: type[BaseModel]) -> Any:
     raw = await request.body()
     try:
-        return model.model_validate_json(raw or b"{}")
+        return model.model_validate(parse_json_body(raw) if raw.strip() else {})
     except ValidationError as exc:
         raise ApiError(400, _describe(exc.errors()), "invalid_body") from None
 
@@ -97,12 +97,12 @@ class PredictBody(_Body):
 
 
 class RoutingPatch(_Body):
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     router: str | None = None
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     strong: list[str] | None = None
     weak: list[str] | None = None
-    cross_tier_fallback: bool | None = None
+    cross_tier_fallback: StrictBool | None = None
 
 
 class RouteLLMPatch(_Body):
@@ -301,12 +301,7 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
     async def put_prices(request: Request) -> dict[str, Any]:
         state = _state(request)
         raw = await request.body()
-        try:
-            prices = json.loads(raw or b"{}")
-        except ValueError:
-            raise ApiError(400, "the body is not valid JSON", "invalid_body") from None
-        if not isinstance(prices, dict):
-            raise ApiError(400, "prices must be an object of provider/model", "invalid_body")
+        prices = parse_json_body(raw) if raw.strip() else {}
 
         def change(data: dict[str, Any]) -> None:
             data["prices"] = prices

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import request_response
 
 from localrouter import __version__
+from localrouter.gateway.auth import may_use, request_client
 from localrouter.gateway.metrics import CONTENT_TYPE
 from localrouter.gateway.proxy.pipeline import GenerationRequest
 from localrouter.gateway.proxy.routing import (
@@ -97,11 +98,14 @@ def _model_object(model_id: str, owner: str) -> dict[str, Any]:
 
 
 async def list_models(request: Request) -> Response:
-    """The virtual routing models and every configured provider/model."""
+    """The virtual routing models and every configured provider/model (the caller's
+    allowed ones)."""
     settings = gateway_state(request.scope).settings.current
+    client = request_client(request.scope)
     data = [
         _model_object(m, "localrouter" if m in AUTO_MODELS else m.split("/", 1)[0])
         for m in available_models(settings)
+        if may_use(client, m)
     ]
     return JSONResponse({"object": "list", "data": data})
 
@@ -110,6 +114,8 @@ async def get_model(request: Request, model_id: str) -> Response:
     """One model by id (ids contain '/'); ``router-<name>-<t>`` when that router exists."""
     state = gateway_state(request.scope)
     settings = state.settings.current
+    if not may_use(request_client(request.scope), model_id):
+        raise model_not_found(model_id, settings)
     if model_id in AUTO_MODELS:
         return JSONResponse(_model_object(model_id, "localrouter"))
     parsed = parse_router_model(model_id)

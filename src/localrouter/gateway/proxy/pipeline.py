@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import os
 import time
 from collections.abc import AsyncIterator, Coroutine
@@ -51,6 +50,7 @@ from localrouter.gateway.proxy.routing import (
     tier_chain,
 )
 from localrouter.gateway.proxy.streaming import DONE_EVENT, SseRelay, error_event
+from localrouter.gateway.request_body import parse_json_body
 from localrouter.gateway.state import GatewayState, gateway_state
 from localrouter.routellm.errors import RouterUnavailable
 from localrouter.routers.base import UnknownRouter, route
@@ -88,15 +88,7 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         # Gone before the whole body arrived: logged like any other disconnect, not a 500.
         raise client_gone() from None
     raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    if not raw.strip():
-        raise ApiError(400, "the request body is empty; send a JSON object", "invalid_json")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the request body is not valid JSON: {exc}", "invalid_json") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object", "invalid_json")
-    return body
+    return parse_json_body(raw)
 
 
 def client_gone() -> ApiError:

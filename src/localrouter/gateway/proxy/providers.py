@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import httpx
 
 from localrouter.gateway.proxy.transport import FastHTTPTransport
+from localrouter.gateway.secret_values import configured_secrets
 from localrouter.settings import ProviderSettings, Settings
 
 # Upstream connections, all providers together. Keep-alive connections are reused across
@@ -175,10 +176,5 @@ class _NoCookies(http.cookiejar.CookieJar):
 
 
 def provider_secrets(settings: Settings) -> list[str]:
-    """Every configured key (config or environment), for :func:`scrub`."""
-    keys = []
-    for provider in settings.providers:
-        key = provider.resolve_api_key()
-        if key:
-            keys.append(key)
-    return keys
+    """Every configured secret (keys, header values), for :func:`scrub`."""
+    return configured_secrets(settings)
