@@ -17,6 +17,7 @@ _COMMAND_MODULES = (
     "localrouter.cli.predict_cmd",
     "localrouter.cli.model_cmd",
     "localrouter.cli.eval_cmd",
+    "localrouter.cli.router_cmd",
 )
 
 

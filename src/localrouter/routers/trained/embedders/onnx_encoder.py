@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 Pooling = Literal["mean", "cls"]
 # Prompts are cut to this many tokens unless the model says less: the head of a prompt
-# carries its topic, and attention cost grows with length.
+# carries its topic, and the cost grows with length.
 DEFAULT_MAX_TOKENS = 128
 _BATCH = 32
 
@@ -154,6 +154,11 @@ class OnnxEncoderEmbedder:
             model_dir, self.max_tokens, self.config.pad_token_id, cache_dir=path.parent
         )
         self._session = _session(path, threads)
+        # What the vectors depend on: weights, converter, precision, pooling, length.
+        self.identity = (
+            f"onnx:{_cache_key(model_dir)}:{precision}:{self.pooling.mode}:"
+            f"{int(self.pooling.normalize)}:{self.max_tokens}"
+        )
         self._lock = threading.Lock()
 
     def embed(
@@ -198,4 +203,5 @@ class OnnxEncoderEmbedder:
             pooled = hidden[:, 0, :]
         if self.pooling.normalize:
             pooled = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return pooled
+        result: np.ndarray = pooled
+        return result
