@@ -24,10 +24,12 @@ from localrouter.routers.trained.data import TrainingData, TrainingDataError, lo
 from localrouter.routers.trained.embedders import DEFAULT_MAX_TOKENS, make_embedder
 from localrouter.routers.trained.router import list_routers
 from localrouter.routers.trained.train import (
+    INT8_MIN_AGREEMENT,
     TrainOptions,
     build_report,
     cross_validate,
     embed_all,
+    int8_agreement,
     save_router,
     timer,
 )
@@ -61,6 +63,21 @@ def _bert_rates(home: Path) -> Any:
         return bert_win_rates(prompts, model_dir, precision, cache_root(home)).values
 
     return rates
+
+
+def _query_precision(
+    spec: str, home: Path, max_tokens: int, x: np.ndarray, data: TrainingData, k: int | None
+) -> dict[str, Any]:
+    """Prompts are embedded with int8 at prediction time (~3x faster on a short prompt)
+    when their neighbours agree with fp32's; local ONNX embedders only."""
+    from localrouter.routers.trained.embedders.onnx_encoder import OnnxEncoderEmbedder
+
+    int8 = make_embedder(spec, home, "int8", max_tokens)
+    if not isinstance(int8.inner, OnnxEncoderEmbedder):
+        return {"query_precision": "fp32", "int8_agreement": None}
+    agreement = int8_agreement(int8, x, data.prompts, k or 20)
+    chosen = "int8" if agreement >= INT8_MIN_AGREEMENT else "fp32"
+    return {"query_precision": chosen, "int8_agreement": round(agreement, 4)}
 
 
 def _plot(options: TrainOptions, data: TrainingData, scores: dict[str, RouterScores]) -> Any:
@@ -126,6 +143,11 @@ def _print_report(report: dict[str, Any], folder: Path) -> None:
         f"{report['empty_dropped']} empty prompts dropped); {report['method']}{k}; "
         f"saved to {folder}"
     )
+    if report.get("int8_agreement") is not None:
+        _stdout.print(
+            f"int8 query vectors: {report['int8_agreement']:.1%} of neighbours as with fp32 "
+            f"(threshold {INT8_MIN_AGREEMENT:.0%}): predictions use {report['query_precision']}"
+        )
 
 
 @router_app.command("train")
@@ -178,13 +200,17 @@ def train_cmd(
         embed_secs = clock()
         clock = timer()
         scores, chosen_k = cross_validate(x, training, options, _bert_rates(home))
+        cv_secs = clock()
+        clock = timer()
         report = build_report(
             options,
             training,
             scores,
             chosen_k,
-            {"embedding": embed_secs, "cross_validation": clock()},
+            {"embedding": embed_secs, "cross_validation": cv_secs},
         )
+        report.update(_query_precision(embedder, home, max_tokens, x, training, chosen_k))
+        report["seconds"]["int8_check"] = round(clock(), 2)
         folder = save_router(
             home, options, x, training, chosen_k, report, _plot(options, training, scores)
         )

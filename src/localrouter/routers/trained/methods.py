@@ -10,6 +10,8 @@ from typing import Protocol
 
 import numpy as np
 
+from localrouter.routers.trained.ivf import IvfSearch
+
 K_GRID: tuple[int, ...] = (10, 20, 50, 100, 200)
 _QUERY_BLOCK = 1024  # rows of queries per matrix product: bounds the similarity block
 
@@ -25,12 +27,16 @@ def normalize(x: np.ndarray) -> np.ndarray:
 
 
 class KnnModel:
-    """The mean target of the k most cosine-similar stored examples."""
+    """The mean target of the k most cosine-similar stored examples: exact, or through an
+    inverted-file index (ivf.py) for many examples."""
 
-    def __init__(self, embeddings: np.ndarray, targets: np.ndarray, k: int) -> None:
-        self.embeddings = embeddings  # normalised; float16/float32, may be memory-mapped
+    def __init__(
+        self, embeddings: np.ndarray, targets: np.ndarray, k: int, index: IvfSearch | None = None
+    ) -> None:
+        self.embeddings = embeddings  # normalised, float32
         self.targets = np.asarray(targets, dtype=np.float32)
         self.k = max(1, min(int(k), len(self.targets)))
+        self.index = index
 
     def neighbours(self, queries: np.ndarray, k: int) -> np.ndarray:
         """Indices of the ``k`` nearest stored examples per query (unordered)."""
@@ -47,6 +53,10 @@ class KnnModel:
         return out
 
     def win_rates(self, queries: np.ndarray) -> np.ndarray:
+        if self.index is not None:
+            q = np.asarray(queries, dtype=np.float32)
+            found = [self.targets[self.index.neighbours(row, self.k)].mean() for row in q]
+            return np.asarray(found, dtype=np.float64)
         idx = self.neighbours(queries, self.k)
         rates: np.ndarray = self.targets[idx].mean(axis=1).astype(np.float64)
         return rates

@@ -1,7 +1,8 @@
 """Trained routers on disk: ``HOME/routers/NAME/``.
 
 - ``manifest.json``: embedder, method, k, data hashes, metrics, created time;
-- ``embeddings.npy`` (float16, normalised; memory-mapped at load) and ``targets.npy`` (knn);
+- ``embeddings.npy`` (float16, normalised; float32 once loaded) and ``targets.npy`` (knn);
+  with many examples they are stored list by list of an inverted-file index (``ivf.npz``);
 - ``logistic.npz`` (weights and bias) for ``logistic``;
 - ``report.json`` (the cross-validation report) and ``curve.png`` when plotting is installed.
 
@@ -25,6 +26,7 @@ MANIFEST = "manifest.json"
 EMBEDDINGS = "embeddings.npy"
 TARGETS = "targets.npy"
 LOGISTIC = "logistic.npz"
+IVF = "ivf.npz"  # centroids and list offsets, with 20,000 examples or more
 REPORT = "report.json"
 PLOT = "curve.png"
 RESERVED = frozenset({"bert", "random"})

@@ -13,7 +13,7 @@ import numpy as np
 
 from localrouter.routellm.precision import Precision
 from localrouter.routers.random import RandomRouter
-from localrouter.routers.trained import store
+from localrouter.routers.trained import ivf, store
 from localrouter.routers.trained.crossval import RouterScores, out_of_fold, scores_for
 from localrouter.routers.trained.data import TrainingData
 from localrouter.routers.trained.embedders import Embedder
@@ -66,9 +66,16 @@ def save_router(
     """Fit on all of ``data`` and write ``HOME/routers/NAME`` atomically."""
     staging = store.new_router_folder(home, options.name)
     try:
+        index = "exact"
         if options.method == "knn":
-            np.save(staging / store.EMBEDDINGS, x.astype(np.float16))
-            np.save(staging / store.TARGETS, data.targets.astype(np.float32))
+            order = np.arange(len(data))
+            if len(data) >= ivf.EXACT_BELOW:
+                layout = ivf.build(x)
+                order = layout.order
+                np.savez(staging / store.IVF, centroids=layout.centroids, offsets=layout.offsets)
+                index = "ivf"
+            np.save(staging / store.EMBEDDINGS, x[order].astype(np.float16))
+            np.save(staging / store.TARGETS, data.targets[order].astype(np.float32))
         else:
             model = LogisticModel.fit(x, data.targets)
             np.savez(staging / store.LOGISTIC, weights=model.weights, bias=model.bias)
@@ -76,9 +83,11 @@ def save_router(
             "name": options.name,
             "embedder": options.embedder,
             "precision": options.precision,
+            "query_precision": report.get("query_precision", options.precision),
             "max_tokens": options.max_tokens,
             "method": options.method,
             "k": k,
+            "index": index,
             "examples": len(data),
             "dim": int(x.shape[1]),
             "data": data.file_hashes,
@@ -124,6 +133,29 @@ def build_report(
         "curves": {key: s.as_dict()["curve"] for key, s in scores.items()},
         "seconds": {key: round(v, 2) for key, v in seconds.items()},
     }
+
+
+AGREEMENT_SAMPLE = 200
+# int8 queries are used when their neighbours agree this well with fp32 queries' (mean
+# share of the k nearest stored examples both find).
+INT8_MIN_AGREEMENT = 0.9
+
+
+def int8_agreement(
+    int8_embedder: Embedder, x: np.ndarray, prompts: Sequence[str], k: int, seed: int = 0
+) -> float:
+    """Mean overlap of the k nearest stored examples found with an int8 query vector and
+    with the stored fp32 vector of the same prompt, over a sample of prompts."""
+    rng = np.random.default_rng(seed)
+    sample = rng.choice(len(prompts), min(AGREEMENT_SAMPLE, len(prompts)), replace=False)
+    q8 = normalize(int8_embedder.embed([prompts[i] for i in sample]))
+    k = min(k, len(prompts))
+    overlaps = []
+    for row, i in zip(q8, sample, strict=True):
+        ref = set(np.argpartition(-(x @ x[i]), k - 1)[:k].tolist())
+        got = set(np.argpartition(-(x @ row), k - 1)[:k].tolist())
+        overlaps.append(len(ref & got) / k)
+    return float(np.mean(overlaps))
 
 
 def embed_all(

@@ -33,9 +33,12 @@ def make_embedder(
     max_tokens: int = DEFAULT_MAX_TOKENS,
     *,
     cache_writes: bool = False,
+    threads: int = 0,
 ) -> CachedEmbedder:
     """The embedder named by ``spec``; raises RouterUnavailable with a sentence naming what
-    is missing. ``cache_writes``: store computed vectors (training) or only read them."""
+    is missing. ``cache_writes``: store computed vectors (training) or only read them.
+    ``threads``: ONNX Runtime threads (0: one per core, best for batches; 1 is fastest for
+    one short prompt at a time, as a router embeds)."""
     from localrouter.routers.trained.embedders.onnx_encoder import (
         OnnxEncoderEmbedder,
         PoolingSpec,
@@ -53,16 +56,20 @@ def make_embedder(
                 "embedder 'bert' needs the RouteLLM model: run `localrouter routellm download`"
             )
         local = OnnxEncoderEmbedder(
-            spec, model_dir, onnx_cache, precision, max_tokens, PoolingSpec("cls", False)
+            spec, model_dir, onnx_cache, precision, max_tokens, PoolingSpec("cls", False), threads
         )
     elif spec.startswith("hf:"):
         from localrouter.routers.trained.embedders.hub import hub_model_dir
 
         model_dir = hub_model_dir(home, spec[3:])
-        local = OnnxEncoderEmbedder(spec, model_dir, onnx_cache, precision, max_tokens)
+        local = OnnxEncoderEmbedder(
+            spec, model_dir, onnx_cache, precision, max_tokens, threads=threads
+        )
     elif Path(spec).expanduser().is_dir():
         folder = Path(spec).expanduser().resolve()
-        local = OnnxEncoderEmbedder(spec, folder, onnx_cache, precision, max_tokens)
+        local = OnnxEncoderEmbedder(
+            spec, folder, onnx_cache, precision, max_tokens, threads=threads
+        )
     if local is not None:
         return CachedEmbedder(local, local.identity, db, cache_writes)
     if "/" in spec and not spec.startswith((".", "/", "~")):
