@@ -128,6 +128,9 @@ def test_mmlu_cross_validated_apgr(mmlu: Trained) -> None:
     embeddings = np.load(saved / "embeddings.npy", mmap_mode="r")
     assert embeddings.dtype == np.float16 and embeddings.shape == (len(set(mmlu.data.prompts)), 384)
     assert (saved / "curve.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    # int8 query vectors find (nearly) the neighbours fp32 ones do, so predictions use them.
+    assert mmlu.report["int8_agreement"] >= 0.9
+    assert manifest["query_precision"] == "int8"
 
 
 def test_gsm8k_cross_validated_apgr_knn_and_logistic(gsm8k: Trained) -> None:
@@ -235,3 +238,30 @@ def test_bad_name_is_refused(tmp_path: Path) -> None:
     result = run(tmp_path, "train", "no-dashes", "--data", str(tmp_path / "x.jsonl"))
     assert result.returncode == 1
     assert "router name 'no-dashes' is not valid" in result.stderr
+
+
+def test_bert_embedder_and_bert_baseline_when_installed(
+    tmp_path: Path, xlmr_checkpoint: Path
+) -> None:
+    """With a RouteLLM model installed, `--embedder bert` uses its encoder and the report
+    scores the BERT router on the same prompts."""
+    from tests.test_trained_embedders import _install
+
+    home = tmp_path / "home"
+    _install(home, xlmr_checkpoint)
+    data = tmp_path / "d.jsonl"
+    rng = np.random.default_rng(0)
+    data.write_text(
+        "".join(
+            json.dumps({"prompt": f"question {i} about topic {i % 5}", "strong": int(s), "weak": 0})
+            + "\n"
+            for i, s in enumerate(rng.integers(0, 2, 60))
+        )
+    )
+    result = run(home, "train", "on_bert", "--data", str(data), "--embedder", "bert", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report["metrics"]) == {"trained", "random", "bert"}
+    assert report["embedder"] == "bert"
+    rates = [p.win_rate for p in load_router(home, "on_bert").predict(["question 3"])]
+    assert 0.0 <= rates[0] <= 1.0

@@ -147,3 +147,22 @@ def test_unknown_embedder_is_one_sentence(tmp_path: Path) -> None:
         make_embedder("nope/model", tmp_path / "home")
     with pytest.raises(RouterUnavailable, match="needs the RouteLLM model"):
         make_embedder("bert", tmp_path)
+
+
+def _install(home: Path, checkpoint: Path) -> Path:
+    """A home whose installed RouteLLM model is a copy of ``checkpoint``."""
+    version = home / "routellm" / "versions" / "test"
+    shutil.copytree(checkpoint, version)
+    (home / "routellm" / "current").symlink_to(Path("versions") / "test")
+    return version
+
+
+def test_bert_embedder_is_the_installed_models_first_token(
+    tmp_path: Path, xlmr_checkpoint: Path
+) -> None:
+    home = tmp_path / "home"
+    model_dir = _install(home, xlmr_checkpoint)
+    ours = make_embedder("bert", home).embed(TEXTS)
+    reference = _reference(model_dir, TEXTS, 128, mean=False)
+    ours /= np.linalg.norm(ours, axis=1, keepdims=True)
+    assert (ours * reference).sum(axis=1).min() >= 0.999

@@ -111,3 +111,47 @@ def test_trained_router_is_a_router() -> None:
     from localrouter.routers.trained import TrainedRouter
 
     assert isinstance(TrainedRouter("x", None, None, {}), Router)  # type: ignore[arg-type]
+
+
+def test_inverted_file_index_finds_the_exact_neighbours_mostly() -> None:
+    from localrouter.routers.trained import ivf
+
+    rng = np.random.default_rng(0)
+    centres = normalize(rng.normal(size=(200, 32)))
+    x = normalize(np.repeat(centres, 30, axis=0) + rng.normal(0, 0.1, (6000, 32)))
+    layout = ivf.build(x)
+    assert sorted(layout.order.tolist()) == list(range(6000))
+    assert layout.offsets[-1] == 6000
+    stored = x[layout.order]
+    search = ivf.IvfSearch(stored, layout.centroids, layout.offsets)
+    recall = []
+    for q in normalize(centres[:50] + rng.normal(0, 0.1, (50, 32))):
+        exact = set(np.argpartition(-(stored @ q), 49)[:50].tolist())
+        recall.append(len(exact & set(search.neighbours(q, 50).tolist())) / 50)
+    assert np.mean(recall) >= 0.9
+    # More neighbours than the probed lists hold: more lists are probed.
+    assert len(search.neighbours(x[0], 3000)) == 3000
+
+
+def test_saved_knn_router_uses_the_index_from_many_examples(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from localrouter.routers.trained import ivf, train
+    from localrouter.routers.trained.data import TrainingData
+    from localrouter.routers.trained.router import load_model
+
+    x, y = _clusters(3000)
+    data = TrainingData([f"p{i}" for i in range(3000)], y, y, 1 - y, [{}] * 3000)
+    options = train.TrainOptions("many", "unused-embedder", "knn", k=25)
+    report = {"metrics": {}}
+    exact_folder = train.save_router(tmp_path, options, x, data, 25, report)
+    exact = load_model(exact_folder, json.loads((exact_folder / store.MANIFEST).read_text()))
+    monkeypatch.setattr(ivf, "EXACT_BELOW", 1000)
+    options.name = "many_ivf"
+    folder = train.save_router(tmp_path, options, x, data, 25, report)
+    manifest = json.loads((folder / store.MANIFEST).read_text())
+    assert manifest["index"] == "ivf" and (folder / store.IVF).is_file()
+    assert np.load(folder / store.EMBEDDINGS).dtype == np.float16
+    indexed = load_model(folder, manifest)
+    queries, _ = _clusters(100, seed=3)
+    assert np.abs(indexed.win_rates(queries) - exact.win_rates(queries)).mean() < 0.05
