@@ -273,3 +273,68 @@ def delete_cmd(name: Annotated[str, typer.Argument()]) -> None:
     if not deleted:
         fail(f"no trained router named {name!r}")
     _stdout.print(f"Deleted router {name}.")
+
+
+@router_app.command("label")
+def label_cmd(
+    judge: Annotated[str, typer.Option("--judge", help="The judge model, provider/model.")],
+    out: Annotated[Path, typer.Option("--out", help="Battles JSON lines to write.")],
+    prompts_file: Annotated[
+        Path | None, typer.Option("--file", help="Prompts: one per line, or .jsonl.")
+    ] = None,
+    from_logs: Annotated[
+        bool, typer.Option("--from-logs", help="Prompts from the access log.")
+    ] = False,
+    days: Annotated[int, typer.Option("--days", min=1, help="Days of log to read.")] = 7,
+    max_prompts: Annotated[int | None, typer.Option("--max-prompts", min=1)] = None,
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", min=1, help="Longest answer asked of each model.")
+    ] = 512,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before spending.")] = False,
+) -> None:
+    """Label prompts with battles: strong and weak answer, the judge compares (both orders)."""
+    from localrouter.evaluation.prompts import PromptFileError, read_prompt_file
+    from localrouter.paths import logs_dir, settings_path
+    from localrouter.routers.trained.label import LabelError, label, plan, prompts_from_logs
+    from localrouter.settings import SettingsError, load_settings
+
+    home = home_dir()
+    if (prompts_file is None) == (not from_logs):
+        fail("give exactly one of --file PROMPTS and --from-logs")
+    try:
+        settings = load_settings(settings_path(home), create=False)
+        if prompts_file is not None:
+            prompts = read_prompt_file(prompts_file)[:max_prompts]
+        else:
+            prompts = prompts_from_logs(logs_dir(home), days, max_prompts)
+        work = plan(settings, prompts, judge, max_tokens)
+    except (LabelError, PromptFileError, SettingsError) as exc:
+        fail(str(exc))
+    unpriced = f" (no price set for {', '.join(work.unpriced)})" if work.unpriced else ""
+    print(
+        f"{len(work.prompts)} prompts: {work.calls} calls (strong {work.strong[0]}, weak "
+        f"{work.weak[0]}, judge {work.judge} twice), estimated cost at most "
+        f"${work.cost_usd:.4f}{unpriced}."
+    )
+    try:
+        confirmed = yes or typer.confirm("Send them?", default=False)
+    except typer.Abort:  # no answer (stdin closed)
+        confirmed = False
+    if not confirmed:
+        fail("nothing was sent")
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=_stderr,
+        ) as progress:
+            task = progress.add_task("Labelling", total=len(work.prompts))
+            counts = label(settings, work, out, max_tokens, lambda n: progress.advance(task, n))
+    except LabelError as exc:
+        fail(str(exc))
+    print(
+        f"Wrote {sum(counts.values())} battles to {out}: strong {counts['strong']}, "
+        f"weak {counts['weak']}, tie {counts['tie']}."
+    )
