@@ -110,5 +110,5 @@ def test_csv_needs_its_columns(tmp_path: Path) -> None:
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(TrainingDataError, match="nope.jsonl does not exist"):
+    with pytest.raises(TrainingDataError, match=r"nope\.jsonl does not exist"):
         load_training_data([tmp_path / "nope.jsonl"])
