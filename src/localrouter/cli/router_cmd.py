@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -43,7 +43,7 @@ class MethodChoice(enum.StrEnum):
     logistic = "logistic"
 
 
-def _bert_rates(home: Path) -> Any:
+def _bert_rates(home: Path) -> Callable[[Sequence[str]], np.ndarray] | None:
     """A function giving the installed BERT router's win rates (cached), or None."""
     from localrouter.evaluation.cache import cache_root
     from localrouter.evaluation.runner import bert_win_rates
@@ -80,7 +80,9 @@ def _query_precision(
     return {"query_precision": chosen, "int8_agreement": round(agreement, 4)}
 
 
-def _plot(options: TrainOptions, data: TrainingData, scores: dict[str, RouterScores]) -> Any:
+def _plot(
+    options: TrainOptions, data: TrainingData, scores: dict[str, RouterScores]
+) -> Callable[[Path], object] | None:
     """save_plot (evaluation/plot.py) over the cross-validated curves, or None without
     matplotlib."""
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,8 +23,8 @@ QUERY_THREADS = 1
 
 
 class TrainedRouter:
-    """Thread-safe. Win rates come from the stored examples nearest the prompt (knn) or a
-    linear model on its embedding (logistic)."""
+    """Thread-safe (the ONNX session and the cache are). Win rates come from the stored
+    examples nearest the prompt (knn) or a linear model on its embedding (logistic)."""
 
     def __init__(
         self, name: str, embedder: Embedder, model: Model, manifest: dict[str, Any]
@@ -34,7 +33,6 @@ class TrainedRouter:
         self.embedder = embedder
         self.model = model
         self.manifest = manifest
-        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:

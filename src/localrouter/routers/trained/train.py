@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ def save_router(
     data: TrainingData,
     k: int | None,
     report: dict[str, Any],
-    plot: Callable[[Path], None] | None = None,
+    plot: Callable[[Path], object] | None = None,
 ) -> Path:
     """Fit on all of ``data`` and write ``HOME/routers/NAME`` atomically."""
     staging = store.new_router_folder(home, options.name)
@@ -102,8 +103,6 @@ def save_router(
             plot(staging / store.PLOT)
         return store.commit(home, options.name, staging)
     except BaseException:
-        import shutil
-
         shutil.rmtree(staging, ignore_errors=True)
         raise
 

@@ -60,11 +60,10 @@ class CachedEmbedder:
             progress(len(texts) - len(missing))
         if missing:
             computed = self.inner.embed([texts[i] for i in missing], progress)
-            rows = [
-                (keys[i], computed[n].astype(np.float32).tobytes()) for n, i in enumerate(missing)
-            ]
-            for (key, _), n in zip(rows, range(len(rows)), strict=True):
-                found[key] = computed[n].astype(np.float32)
+            vectors = np.asarray(computed, dtype=np.float32)
+            rows = [(keys[i], vectors[n].tobytes()) for n, i in enumerate(missing)]
+            for n, i in enumerate(missing):
+                found[keys[i]] = vectors[n]
             if self.write:
                 with self._lock:
                     db = self._conn()
