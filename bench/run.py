@@ -1,6 +1,7 @@
 """Benchmarks against RouteLLM 0.2.0 and LiteLLM: ``python bench/run.py [COMMAND]``.
 
-Commands: ``all`` (default: engine, then gateway), ``engine``, ``gateway``, ``setup`` (peer
+Commands: ``all`` (default: engine, then gateway), ``engine``, ``gateway``, ``trained`` (a
+trained router's decision beside the BERT router; not part of ``all``), ``setup`` (peer
 venv with RouteLLM and LiteLLM), ``checkpoint`` (build the full-size bench checkpoint
 only), ``report`` (rewrite bench/RESULTS.md from the last raw results). Not a test; never
 run by CI.
@@ -9,6 +10,7 @@ run by CI.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +18,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import engine_bench, gateway_bench, report
+from bench import engine_bench, gateway_bench, report, trained_bench
 from bench.checkpoint import ensure_checkpoint
 from bench.common import CHECKPOINT_DIR, PEER_PACKAGES, PEER_VENV, log, peer_python
 
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="all",
-        choices=["all", "engine", "gateway", "setup", "checkpoint", "report"],
+        choices=["all", "engine", "gateway", "trained", "setup", "checkpoint", "report"],
     )
     parser.add_argument(
         "--threads",
@@ -89,6 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "checkpoint":
         ensure_checkpoint(CHECKPOINT_DIR)
+        return 0
+    if args.command == "trained":
+        trained = trained_bench.Options(threads=args.threads)
+        if args.quick:
+            trained.stored, trained.queries = 20_000, 50
+        print(json.dumps(trained_bench.run(trained), indent=2))
         return 0
     if args.command in ("all", "engine"):
         _check_peers()

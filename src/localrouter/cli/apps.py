@@ -22,9 +22,14 @@ routellm_app = typer.Typer(
     help="The RouteLLM router model: download, status, predict, evaluate.", no_args_is_help=True
 )
 config_app = typer.Typer(help="The configuration file.", no_args_is_help=True)
+router_app = typer.Typer(
+    help="Routers trained on your own outcome data: train, list, show, delete.",
+    no_args_is_help=True,
+)
 
 app.add_typer(routellm_app, name="routellm")
 app.add_typer(config_app, name="config")
+app.add_typer(router_app, name="router")
 
 
 def _print_version(value: bool) -> None:

@@ -6,7 +6,14 @@ from __future__ import annotations
 import sys
 
 # Each command module registers its commands on the app when imported.
-from localrouter.cli import config_cmd, eval_cmd, model_cmd, predict_cmd, serve_cmd  # noqa: F401
+from localrouter.cli import (  # noqa: F401
+    config_cmd,
+    eval_cmd,
+    model_cmd,
+    predict_cmd,
+    router_cmd,
+    serve_cmd,
+)
 from localrouter.cli.apps import app
 from localrouter.routellm.errors import RouterModelError
 from localrouter.settings import SettingsError

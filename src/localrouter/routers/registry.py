@@ -32,10 +32,19 @@ def no_trained_routers(name: str) -> Router:
 
 def trained_loader(home: Path) -> TrainedLoader:
     """The loader of the trained routers stored in ``HOME/routers/NAME/``, for the gateway
-    and the CLI alike. LEAD: the single place where ``localrouter.routers.trained`` plugs in;
-    until then no trained router exists."""
-    del home
-    return no_trained_routers
+    and the CLI alike: UnknownRouter when no such folder exists, RouterUnavailable when it
+    exists but cannot be used."""
+
+    def load(name: str) -> Router:
+        # Imported on first use: the trained routers' modules are not on the hot path.
+        from localrouter.routers.trained import store
+        from localrouter.routers.trained.router import load_router
+
+        if not (store.routers_dir(home) / name).is_dir():
+            return no_trained_routers(name)
+        return load_router(home, name)
+
+    return load
 
 
 class RouterRegistry:

@@ -159,7 +159,9 @@ def explain(exc: BaseException, repo_id: str, revision: str, filename: str | Non
 # --------------------------------------------------------------------------- metadata
 
 
-def _chosen_names(available: Iterable[str], repo_id: str, revision: str) -> list[str]:
+def _chosen_names(
+    available: Iterable[str], repo_id: str, revision: str, extra: Iterable[str] = ()
+) -> list[str]:
     names = set(available)
     missing = [n for n in REQUIRED_FILES if n not in names]
     if not any(n in names for n in TOKENIZER_FILES):
@@ -169,14 +171,18 @@ def _chosen_names(available: Iterable[str], repo_id: str, revision: str) -> list
             f"{repo_id} at revision {revision!r} has no {', '.join(missing)}, which the router "
             "needs"
         )
-    wanted = [*REQUIRED_FILES, *TOKENIZER_FILES, *OPTIONAL_FILES]
+    wanted = [*REQUIRED_FILES, *TOKENIZER_FILES, *OPTIONAL_FILES, *extra]
     chosen = [n for n in wanted if n in names]
     # Small files first, the weights last: a bad token or a missing file shows up at once.
     return sorted(chosen, key=lambda n: n == "model.safetensors")
 
 
-def resolve_checkpoint(repo_id: str, revision: str, hub: HubConfig) -> RemoteCheckpoint:
+def resolve_checkpoint(
+    repo_id: str, revision: str, hub: HubConfig, extra_optional: Iterable[str] = ()
+) -> RemoteCheckpoint:
     """Ask the hub which commit ``revision`` is and the size and hashes of each file we need.
+    ``extra_optional``: more files to fetch when the repo has them (a sentence-embedding
+    model's pooling configuration).
 
     Every byte count is known here, before the first byte is downloaded.
     """
@@ -192,7 +198,7 @@ def resolve_checkpoint(repo_id: str, revision: str, hub: HubConfig) -> RemoteChe
     except Exception as exc:
         raise DownloadError(explain(exc, repo_id, revision)) from exc
     siblings = {s.rfilename: s for s in (info.siblings or [])}
-    names = _chosen_names(siblings, repo_id, revision)
+    names = _chosen_names(siblings, repo_id, revision, extra_optional)
     commit = info.sha
     files: list[RemoteFile] = []
     for name in names:

@@ -30,6 +30,12 @@ _ARCHITECTURES: dict[str, Layout] = {
     "BertForSequenceClassification": "bert",
 }
 _MODEL_TYPES: dict[str, Layout] = {"xlm-roberta": "xlmr", "roberta": "roberta", "bert": "bert"}
+# Bare encoders (sentence-embedding models): accepted with ``encoder_only=True``.
+_ENCODER_ARCHITECTURES: dict[str, Layout] = {
+    "XLMRobertaModel": "xlmr",
+    "RobertaModel": "roberta",
+    "BertModel": "bert",
+}
 # Activations the graph builder knows: exact erf GELU, and the tanh approximation.
 ACTIVATIONS = {
     "gelu": "gelu",
@@ -78,22 +84,25 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def read_config(model_dir: Path) -> ModelConfig:
-    """Parse and check ``config.json``; raises CheckpointError naming the problem."""
+def read_config(model_dir: Path, *, encoder_only: bool = False) -> ModelConfig:
+    """Parse and check ``config.json``; raises CheckpointError naming the problem.
+    ``encoder_only``: the encoder is all that will be used (sentence embeddings), so bare
+    encoder architectures are accepted and the label count is not checked."""
     path = Path(model_dir) / CONFIG_FILE
     raw = _read_json(path)
     archs = raw.get("architectures") or []
-    arch = next((a for a in archs if a in _ARCHITECTURES), None)
+    known = {**_ARCHITECTURES, **_ENCODER_ARCHITECTURES} if encoder_only else _ARCHITECTURES
+    arch = next((a for a in archs if a in known), None)
     if arch is None and archs:
         raise CheckpointError(
-            f"{path} names architecture {archs[0]!r}; supported: {', '.join(_ARCHITECTURES)}"
+            f"{path} names architecture {archs[0]!r}; supported: {', '.join(known)}"
         )
     if arch is None:
         layout = _MODEL_TYPES.get(str(raw.get("model_type")))
         if layout is None:
             raise CheckpointError(f"{path} names no supported architecture or model_type")
         arch = next(a for a, lay in _ARCHITECTURES.items() if lay == layout)
-    layout = _ARCHITECTURES[arch]
+    layout = known[arch]
 
     def number(key: str, kind: type[int] | type[float] = int, default: object = None) -> Any:
         value = raw.get(key, default)
@@ -103,7 +112,7 @@ def read_config(model_dir: Path) -> ModelConfig:
 
     num_labels = len(raw["id2label"]) if isinstance(raw.get("id2label"), dict) else None
     num_labels = int(raw.get("num_labels", num_labels or 2))
-    if num_labels != NUM_LABELS:
+    if num_labels != NUM_LABELS and not encoder_only:
         raise CheckpointError(
             f"{path} declares {num_labels} labels; a RouteLLM router needs {NUM_LABELS}"
         )
@@ -199,11 +208,12 @@ _PREFIXES = ("roberta.", "xlm_roberta.", "bert.", "")
 class Checkpoint:
     """Config + weights of one checkpoint folder, with tensors addressed by role."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, *, encoder_only: bool = False) -> None:
         self.model_dir = Path(model_dir)
         if not self.model_dir.is_dir():
             raise CheckpointError(f"checkpoint folder {self.model_dir} does not exist")
-        self.config = read_config(self.model_dir)
+        self.encoder_only = encoder_only  # no classification head needed (or checked)
+        self.config = read_config(self.model_dir, encoder_only=encoder_only)
         self.weights = SafeTensors(self.model_dir / WEIGHTS_FILE)
         prefix = next(
             (p for p in _PREFIXES if f"{p}embeddings.word_embeddings.weight" in self.weights), None
@@ -261,6 +271,8 @@ class Checkpoint:
             for ln in ("attention.output.LayerNorm", "output.LayerNorm"):
                 shapes[f"{p}{ln}.weight"] = (h,)
                 shapes[f"{p}{ln}.bias"] = (h,)
+        if self.encoder_only:
+            return shapes
         dense, out = self.head_names()
         shapes[f"{dense}.weight"] = (h, h)
         shapes[f"{dense}.bias"] = (h,)

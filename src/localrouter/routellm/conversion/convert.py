@@ -103,6 +103,9 @@ class _ExternalData:
 
 
 class _GraphBuilder:
+    # The classifier reads only the first token after the last layer (see ``layer``).
+    first_token_only = True
+
     def __init__(
         self,
         ckpt: Checkpoint,
@@ -288,7 +291,7 @@ class _GraphBuilder:
         o_w = self.src(f"{p}attention.output.dense.weight").T
         o_smooth = smoothing_factors(ranges["ao"], o_w) if ranges else None
         attn = self.attention(x, i, ranges.get("qkv"), o_smooth)
-        if i == cfg.num_layers - 1:
+        if i == cfg.num_layers - 1 and self.first_token_only:
             # The head reads only the first token, and after the last attention every op is
             # per token: keep that row alone (less work on long prompts, and int8's activation
             # scales for this layer then fit the one token that matters).
@@ -378,6 +381,43 @@ class _GraphBuilder:
         return model
 
 
+class _EncoderGraphBuilder(_GraphBuilder):
+    """The encoder without a head, for sentence embeddings: output ``last_hidden_state``
+    float32 [B, S, hidden] (every token; the caller pools as the model's config says)."""
+
+    first_token_only = False
+
+    def build(self) -> onnx.ModelProto:
+        x = self.embeddings()
+        for i in range(self.cfg.num_layers):
+            x = self.layer(x, i)
+        self.nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="output"))
+        dims = ["batch", "seq"]
+        graph = helper.make_graph(
+            self.nodes,
+            f"encoder_{self.cfg.layout}_{self.precision}",
+            [
+                helper.make_tensor_value_info("input_ids", TensorProto.INT64, dims),
+                helper.make_tensor_value_info("position_ids", TensorProto.INT64, dims),
+                helper.make_tensor_value_info("attention_mask", TensorProto.INT32, dims),
+            ],
+            [
+                helper.make_tensor_value_info(
+                    "last_hidden_state", TensorProto.FLOAT, [*dims, self.cfg.hidden_size]
+                )
+            ],
+            initializer=self.inits,
+        )
+        model = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("com.microsoft", 1)],
+            producer_name="localrouter",
+            producer_version=CONVERTER_VERSION,
+        )
+        model.ir_version = 9
+        return model
+
+
 def _drop_cached_pages(fd: int) -> None:
     """Evict the just-written weights from the page cache. Freshly written pages can sit in
     large folios, and the first session mapping them would then count a whole folio per
@@ -412,6 +452,30 @@ def write_onnx(
         fh.flush()
         os.fsync(fh.fileno())
         _drop_cached_pages(fh.fileno())
+    with onnx_path.open("wb") as fh:
+        fh.write(model.SerializeToString())
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def write_encoder_onnx(
+    ckpt: Checkpoint,
+    precision: Precision,
+    onnx_path: Path,
+    data_path: Path,
+    data_location: str,
+    progress: ProgressCallback | None = None,
+) -> None:
+    """Like :func:`write_onnx`, but the graph is the encoder alone (``last_hidden_state``),
+    for sentence embeddings. int8 quantizes the weights without SmoothQuant smoothing (its
+    calibration runs the classifier); callers check that int8 keeps their ranking."""
+    with data_path.open("wb") as fh:
+        builder = _EncoderGraphBuilder(
+            ckpt, precision, _ExternalData(fh, data_location), progress, None
+        )
+        model = builder.build()
+        fh.flush()
+        os.fsync(fh.fileno())
     with onnx_path.open("wb") as fh:
         fh.write(model.SerializeToString())
         fh.flush()
