@@ -114,6 +114,7 @@ class GatewayState:
             upstreams=Upstreams(),
             allow_remote=allow_remote,
         )
+        state.metrics.watch_access_log(access_log.health)
         # The idle timer sleeps until the old deadline unless told of a new timeout.
         store.subscribe(lambda _: router_model.settings_changed())
         store.subscribe(lambda new: access_log.configure(new.access_log))
@@ -140,6 +141,14 @@ class GatewayState:
         if batcher is not None:
             batcher.close()
         self.routers.forget(name)
+
+    def health_problems(self) -> list[str]:
+        """Why the gateway is degraded (``/health``); empty when all is well."""
+        log = self.access_log.health()
+        if log.error is None:
+            return []
+        lost = f", {log.lost} lost" if log.lost else ""
+        return [f"{log.error} ({log.pending} entries waiting in memory{lost})"]
 
     def secrets(self, settings: Settings) -> list[str]:
         """Provider keys to scrub from anything echoed or logged (cached per settings)."""
