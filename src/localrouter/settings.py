@@ -30,6 +30,8 @@ class ServerSettings(_Strict):
     port: Annotated[int, Field(ge=1, le=65535)] = 3625
     max_body_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
     allow_remote_without_keys: bool = False
+    # On SIGTERM / Ctrl+C, in-flight requests (streams too) get this long to finish.
+    shutdown_grace_secs: Annotated[float, Field(ge=0, le=3600)] = 30.0
 
 
 class ProviderSettings(_Strict):

@@ -26,6 +26,7 @@ from localrouter.gateway.errors import ApiError
 from localrouter.gateway.metrics import Metrics
 from localrouter.gateway.proxy.classifier import MicroBatcher
 from localrouter.gateway.proxy.providers import Upstreams, provider_secrets
+from localrouter.gateway.shutdown import Drain
 from localrouter.paths import logs_dir
 from localrouter.routellm.service import RouterService
 from localrouter.routers.registry import RouterRegistry, TrainedLoader, no_trained_routers
@@ -81,6 +82,7 @@ class GatewayState:
     metrics: Metrics
     upstreams: Upstreams
     allow_remote: bool = False  # `serve --allow-remote`
+    drain: Drain = field(default_factory=Drain)  # in-flight requests' shutdown deadline
     _classifiers: dict[str, MicroBatcher] = field(default_factory=dict, repr=False)
     _secrets_for: Settings | None = field(default=None, repr=False)
     _secrets: list[str] = field(default_factory=list, repr=False)
@@ -141,6 +143,13 @@ class GatewayState:
         if batcher is not None:
             batcher.close()
         self.routers.forget(name)
+
+    def begin_shutdown(self) -> float:
+        """The server stopped accepting: in-flight requests get ``shutdown_grace_secs`` (the
+        current setting), then end with an error. Returns that grace in seconds."""
+        grace = self.settings.current.server.shutdown_grace_secs
+        self.drain.begin(grace)
+        return grace
 
     def health_problems(self) -> list[str]:
         """Why the gateway is degraded (``/health``); empty when all is well."""
