@@ -2,16 +2,14 @@
 recovery, the count of dropped entries recorded, ``/health`` and ``/metrics`` told.
 
 The writer's ``os_write`` seam simulates the disk here (it writes what fits, then raises
-ENOSPC, as a full file system does); test_gateway_full_disk.py runs a real gateway on a real
-full file system.
+ENOSPC, as a full file system does); test_gateway_full_disk.py runs a gateway on a real full
+file system.
 """
 
 from __future__ import annotations
 
 import errno
 import json
-import os
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,34 +18,8 @@ from localrouter.gateway.access_log.files import log_file
 from localrouter.gateway.access_log.reader import LogIndex, read_entries
 from localrouter.gateway.metrics import Metrics
 from localrouter.settings import AccessLogSettings
+from tests.support.log_disk import FlakyDisk
 from tests.support.polling import wait_for
-
-
-class FlakyDisk:
-    """``os.write`` with a quota: writes what fits, then fails with ENOSPC (or ``errno``)."""
-
-    def __init__(self) -> None:
-        self.room: int | None = None  # bytes left; None = unlimited
-        self.errno = errno.ENOSPC
-        self._lock = threading.Lock()
-
-    def fill(self, room: int = 0, code: int = errno.ENOSPC) -> None:
-        with self._lock:
-            self.room, self.errno = room, code
-
-    def free(self) -> None:
-        with self._lock:
-            self.room = None
-
-    def write(self, fd: int, data: bytes) -> int:
-        with self._lock:
-            if self.room is None:
-                return os.write(fd, data)
-            if self.room == 0:
-                raise OSError(self.errno, os.strerror(self.errno))
-            written = os.write(fd, data[: self.room])
-            self.room -= written
-            return written
 
 
 def record(index: int) -> AccessRecord:
