@@ -156,8 +156,9 @@ class GatewayState:
         log = self.access_log.health()
         if log.error is None:
             return []
+        waiting = f"{log.pending} {'entry' if log.pending == 1 else 'entries'} waiting in memory"
         lost = f", {log.lost} lost" if log.lost else ""
-        return [f"{log.error} ({log.pending} entries waiting in memory{lost})"]
+        return [f"{log.error} ({waiting}{lost})"]
 
     def secrets(self, settings: Settings) -> list[str]:
         """Provider keys to scrub from anything echoed or logged (cached per settings)."""

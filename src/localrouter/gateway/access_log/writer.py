@@ -271,9 +271,15 @@ class AccessLog:
             os.close(fd)
 
     def _failed(self, exc: OSError) -> None:
-        reason = f"cannot write the access log in {self.folder}: {exc.strerror or exc}"
+        # No path in the reason: /health is public; the server's log names the folder.
+        reason = f"cannot write the access log: {exc.strerror or exc}"
         if self._error is None:
-            logger.error("%s; entries wait in memory (at most %d)", reason, self._max_pending)
+            logger.error(
+                "cannot write the access log in %s: %s; entries wait in memory (at most %d)",
+                self.folder,
+                exc,
+                self._max_pending,
+            )
         with self._cond:
             self._error = reason
             self._failures += 1
