@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from localrouter.settings import SettingsError, parse_settings
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import GatewayProcess
 from tests.support.polling import Background, wait_for
@@ -177,3 +178,34 @@ def test_requests_past_the_grace_period_end_with_errors_and_are_logged(
         assert (entry["status"], entry["status_code"]) == ("error", 503)
         assert "shut down" in entry["error"]
     assert entries[answer.headers["x-request-id"]]["attempts"][-1]["error"] is not None
+
+
+def test_a_second_ctrl_c_ends_the_grace_period_at_once(
+    upstream: FakeUpstream, start: Callable[[dict[str, Any]], GatewayProcess]
+) -> None:
+    upstream.fail("slow", "timeout", delay=20)
+    gw = start(settings(upstream))  # the default grace: 30 s
+    answers: list[httpx.Response] = []
+    waiting = Background(
+        lambda: answers.append(
+            httpx.post(gw.v1_url + "/chat/completions", json=chat("up/slow"), timeout=60)
+        )
+    )
+    wait_for(lambda: bool(upstream.requests_for("slow")))
+    home, base_url, process = gw.home, gw.base_url, gw.process
+    assert process is not None
+    process.send_signal(signal.SIGINT)
+    wait_for(lambda: refuses_connections(base_url))  # shutting down, waiting for the request
+    assert not waiting.done.is_set()
+    process.send_signal(signal.SIGINT)
+    assert process.wait(10) == 0
+    assert waiting.join(10) and waiting.errors == []
+    assert answers[0].status_code == 503
+    (entry,) = GatewayProcess(home).log_entries()
+    assert (entry["request_id"], entry["status_code"]) == (answers[0].headers["x-request-id"], 503)
+
+
+@pytest.mark.parametrize("grace", [-1, 3601, "soon"])
+def test_the_grace_period_is_bounded(grace: object) -> None:
+    with pytest.raises(SettingsError, match="shutdown_grace_secs"):
+        parse_settings({"server": {"shutdown_grace_secs": grace}})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import socket
 import sys
@@ -95,10 +96,10 @@ def _print_start(base: str, config_path: Path, status: dict[str, Any], settings:
             print(textwrap.fill(warning, 80, break_on_hyphens=False), file=sys.stderr, flush=True)
 
 
-def _begin_shutdown(application: FastAPI) -> float:
+def _begin_shutdown(application: FastAPI, grace: float | None) -> float:
     """Tell the running gateway that shutdown began; its grace period in seconds."""
     state: GatewayState | None = application.state.gateway
-    return state.begin_shutdown() if state is not None else 0.0
+    return state.begin_shutdown(grace) if state is not None else 0.0
 
 
 @app.command("serve")
@@ -159,7 +160,7 @@ def serve(
         ),
         home,
         base,
-        begin_shutdown=lambda: _begin_shutdown(application),
+        begin_shutdown=functools.partial(_begin_shutdown, application),
     )
     print(f"LocalRouter listening on http://{_url_host(host)}:{bound_port}", flush=True)
     # A read-only look at the installed model (the gateway's own service starts in the lifespan).
@@ -170,5 +171,10 @@ def serve(
     finally:
         sock.close()
         forget_gateway(home)  # when start-up failed or an exception ended the loop
+        state: GatewayState | None = application.state.gateway
+        if state is not None:
+            # A forced stop (a second Ctrl+C) skips the lifespan's close: the entries of the
+            # requests it cut short still reach the access log.
+            state.access_log.close()
     if not server.started:
         sys.exit(1)

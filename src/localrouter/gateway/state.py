@@ -144,10 +144,11 @@ class GatewayState:
             batcher.close()
         self.routers.forget(name)
 
-    def begin_shutdown(self) -> float:
-        """The server stopped accepting: in-flight requests get ``shutdown_grace_secs`` (the
-        current setting), then end with an error. Returns that grace in seconds."""
-        grace = self.settings.current.server.shutdown_grace_secs
+    def begin_shutdown(self, grace: float | None = None) -> float:
+        """The server stopped accepting: in-flight requests get ``grace`` seconds (default:
+        the current ``shutdown_grace_secs``), then end with an error. Returns the grace."""
+        if grace is None:
+            grace = self.settings.current.server.shutdown_grace_secs
         self.drain.begin(grace)
         return grace
 
