@@ -127,3 +127,14 @@ def test_close_with_a_failing_disk_gives_up_after_one_attempt(tmp_path: Path) ->
         not log_file(tmp_path, datetime.now(UTC).date()).exists()
         or file_lines(log_file(tmp_path, datetime.now(UTC).date())) == []
     )
+
+
+def test_a_burst_on_a_healthy_disk_is_never_dropped(tmp_path: Path) -> None:
+    log = AccessLog(tmp_path, AccessLogSettings(), max_pending=5)
+    log.start()
+    for index in range(50):  # ten times the in-memory bound, faster than one write
+        log.write(record(index))
+    log.close()
+    path = log_file(tmp_path, datetime.now(UTC).date())
+    assert [e["request_id"] for e in file_lines(path)] == [f"r{i}" for i in range(50)]
+    assert log.health().lost == 0

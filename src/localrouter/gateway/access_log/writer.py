@@ -84,6 +84,7 @@ class AccessLog:
         self.os_write = os_write
         self._settings = settings
         self._max_pending = max_pending
+        self._batch = min(_BATCH, max_pending)  # a healthy disk never drops an entry
         self._recent: deque[dict[str, Any]] = deque(maxlen=keep_recent)
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._cond = threading.Condition()
@@ -184,7 +185,7 @@ class AccessLog:
             else:
                 self._park(item)  # type: ignore[arg-type]
                 count += 1
-            if not stop and self._retry_at is None and count >= _BATCH:
+            if not stop and self._retry_at is None and count >= self._batch:
                 return count, False
             try:
                 item = self._queue.get_nowait()
