@@ -102,8 +102,8 @@ class GatewayProcess:
             return ""
 
     def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM and wait (SIGKILL after ``timeout``); returns the exit status. After its
-        clean shutdown uvicorn re-raises the signal, so -15 is the normal status."""
+        """SIGTERM and wait (SIGKILL after ``timeout``); returns the exit status (0 after a
+        clean shutdown)."""
         process, self.process = self.process, None
         if process is None:
             return None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import socket
 import sys
 import textwrap
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,6 +20,11 @@ from localrouter.cli.router_hints import DOWNLOAD_SIZE_HINT
 from localrouter.cli.settings_file import require_config
 from localrouter.paths import home_dir, settings_path
 from localrouter.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from localrouter.gateway.state import GatewayState
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -90,6 +96,12 @@ def _print_start(base: str, config_path: Path, status: dict[str, Any], settings:
             print(textwrap.fill(warning, 80, break_on_hyphens=False), file=sys.stderr, flush=True)
 
 
+def _begin_shutdown(application: FastAPI, grace: float | None) -> float:
+    """Tell the running gateway that shutdown began; its grace period in seconds."""
+    state: GatewayState | None = application.state.gateway
+    return state.begin_shutdown(grace) if state is not None else 0.0
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option("--host", help="Address to listen on.")] = None,
@@ -144,11 +156,11 @@ def serve(
             http="auto",  # httptools when installed
             log_level=log_level,
             access_log=False,  # our own access log has the useful fields
-            timeout_graceful_shutdown=5,
             server_header=False,
         ),
         home,
         base,
+        begin_shutdown=functools.partial(_begin_shutdown, application),
     )
     print(f"LocalRouter listening on http://{_url_host(host)}:{bound_port}", flush=True)
     # A read-only look at the installed model (the gateway's own service starts in the lifespan).
@@ -159,5 +171,10 @@ def serve(
     finally:
         sock.close()
         forget_gateway(home)  # when start-up failed or an exception ended the loop
+        state: GatewayState | None = application.state.gateway
+        if state is not None:
+            # A forced stop (a second Ctrl+C) skips the lifespan's close: the entries of the
+            # requests it cut short still reach the access log.
+            state.access_log.close()
     if not server.started:
         sys.exit(1)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from localrouter.gateway.access_log.writer import LogHealth
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _ROUTING_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30)
@@ -71,6 +77,10 @@ class Metrics:
             registry=r,
         )
 
+    def watch_access_log(self, health: Callable[[], LogHealth]) -> None:
+        """Export the access-log writer's counters (read when scraped)."""
+        self.registry.register(_AccessLogCollector(health))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -80,3 +90,26 @@ def error_kind(reason: str) -> str:
     if reason.startswith("HTTP "):
         return reason[5:8]
     return reason.split(":", 1)[0].replace(" ", "_")
+
+
+class _AccessLogCollector(Collector):
+    def __init__(self, health: Callable[[], LogHealth]) -> None:
+        self._health = health
+
+    def collect(self) -> Iterator[Metric]:
+        health = self._health()
+        yield CounterMetricFamily(
+            "localrouter_access_log_write_failures",
+            "Failed attempts to write access-log entries to disk (they are retried).",
+            value=health.write_failures,
+        )
+        yield CounterMetricFamily(
+            "localrouter_access_log_lost_entries",
+            "Access-log entries dropped because the disk failed and the in-memory queue was full.",
+            value=health.lost,
+        )
+        yield GaugeMetricFamily(
+            "localrouter_access_log_pending_entries",
+            "Access-log entries waiting in memory for the disk.",
+            value=health.pending,
+        )

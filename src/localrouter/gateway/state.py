@@ -26,6 +26,7 @@ from localrouter.gateway.errors import ApiError
 from localrouter.gateway.metrics import Metrics
 from localrouter.gateway.proxy.classifier import MicroBatcher
 from localrouter.gateway.proxy.providers import Upstreams, provider_secrets
+from localrouter.gateway.shutdown import Drain
 from localrouter.paths import logs_dir
 from localrouter.routellm.service import RouterService
 from localrouter.routers.registry import RouterRegistry, TrainedLoader, no_trained_routers
@@ -81,6 +82,7 @@ class GatewayState:
     metrics: Metrics
     upstreams: Upstreams
     allow_remote: bool = False  # `serve --allow-remote`
+    drain: Drain = field(default_factory=Drain)  # in-flight requests' shutdown deadline
     _classifiers: dict[str, MicroBatcher] = field(default_factory=dict, repr=False)
     _secrets_for: Settings | None = field(default=None, repr=False)
     _secrets: list[str] = field(default_factory=list, repr=False)
@@ -114,6 +116,7 @@ class GatewayState:
             upstreams=Upstreams(),
             allow_remote=allow_remote,
         )
+        state.metrics.watch_access_log(access_log.health)
         # The idle timer sleeps until the old deadline unless told of a new timeout.
         store.subscribe(lambda _: router_model.settings_changed())
         store.subscribe(lambda new: access_log.configure(new.access_log))
@@ -140,6 +143,23 @@ class GatewayState:
         if batcher is not None:
             batcher.close()
         self.routers.forget(name)
+
+    def begin_shutdown(self, grace: float | None = None) -> float:
+        """The server stopped accepting: in-flight requests get ``grace`` seconds (default:
+        the current ``shutdown_grace_secs``), then end with an error. Returns the grace."""
+        if grace is None:
+            grace = self.settings.current.server.shutdown_grace_secs
+        self.drain.begin(grace)
+        return grace
+
+    def health_problems(self) -> list[str]:
+        """Why the gateway is degraded (``/health``); empty when all is well."""
+        log = self.access_log.health()
+        if log.error is None:
+            return []
+        waiting = f"{log.pending} {'entry' if log.pending == 1 else 'entries'} waiting in memory"
+        lost = f", {log.lost} lost" if log.lost else ""
+        return [f"{log.error} ({waiting}{lost})"]
 
     def secrets(self, settings: Settings) -> list[str]:
         """Provider keys to scrub from anything echoed or logged (cached per settings)."""

@@ -1,9 +1,10 @@
 """Reading the access log back: one timestamp parser, entries by time, and compact rows.
 
 Used by ``GET /api/stats``, ``POST /api/calibrate``, ``routellm calibrate --from-logs`` and
-the tests. Unreadable lines (a torn last line after a crash, a line being written) are
-skipped. :class:`LogIndex` keeps a :class:`Row` per entry and, since the daily files are
-append-only, reads only the bytes added since its last look: the dashboard polls every few
+the tests. Unreadable lines (a torn last line after a crash, a line being written) and
+marker lines (``"type": "lost_entries"``) are skipped: only request entries come out.
+:class:`LogIndex` keeps a :class:`Row` per entry and, since the daily files are append-only,
+reads only the bytes added since its last look: the dashboard polls every few
 seconds, and re-parsing a busy day's file each time would cost seconds of CPU.
 """
 
@@ -41,7 +42,7 @@ def _entries_of(data: bytes) -> Iterator[dict[str, Any]]:
             entry = json.loads(line)
         except ValueError:
             continue  # a torn line after a crash
-        if isinstance(entry, dict):
+        if isinstance(entry, dict) and "type" not in entry:  # markers have a type
             yield entry
 
 

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
+# Besides request entries the file holds marker lines, told apart by a "type" field that
+# request entries never have: "lost_entries" (entries dropped while the disk failed).
+LOST_ENTRIES = "lost_entries"
+
 
 def now_timestamp() -> str:
     """An entry's timestamp: UTC, ISO 8601 with milliseconds."""

@@ -133,7 +133,12 @@ async def get_model(request: Request, model_id: str) -> Response:
 
 
 async def health(request: Request) -> Response:
-    """Liveness: answers as soon as the server is up."""
+    """Liveness: answers (200) as soon as the server is up; ``degraded`` with the reasons
+    while something needs attention (the access log cannot be written)."""
+    state = getattr(request.app.state, "gateway", None)
+    reasons = state.health_problems() if state is not None else []
+    if reasons:
+        return JSONResponse({"status": "degraded", "reasons": reasons, "version": __version__})
     return JSONResponse({"status": "ok", "version": __version__})
 
 

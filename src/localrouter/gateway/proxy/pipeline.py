@@ -51,6 +51,7 @@ from localrouter.gateway.proxy.routing import (
 )
 from localrouter.gateway.proxy.streaming import DONE_EVENT, SseRelay, error_event
 from localrouter.gateway.request_body import parse_json_body
+from localrouter.gateway.shutdown import SHUTDOWN_MESSAGE, ShuttingDown, shutdown_error
 from localrouter.gateway.state import GatewayState, gateway_state
 from localrouter.routellm.errors import RouterUnavailable
 from localrouter.routers.base import UnknownRouter, route
@@ -270,12 +271,20 @@ class GenerationRequest:
 
     async def handle(self) -> Response:
         try:
-            return await self._handle()
+            try:
+                async with self.state.drain.scope():  # bounded once shutdown begins
+                    return await self._handle()
+            except ShuttingDown:
+                raise shutdown_error() from None
         except ApiError as exc:
             if exc.headers is None:
                 exc.headers = _headers(self.request_id, self.decision, None)
             self.finish(exc.status, exc.message)
             return exc.response()
+        except asyncio.CancelledError:
+            # The server cancelled us (its own shutdown timeout passed): still logged.
+            self.finish(503, SHUTDOWN_MESSAGE)
+            raise
 
     async def _handle(self) -> Response:
         settings = self.settings
@@ -343,6 +352,12 @@ class GenerationRequest:
                     trail[-1]["error"] = _CLIENT_GONE  # the attempt in flight
                 entry.attempts = earlier + trail
                 raise client_gone() from None
+            except asyncio.CancelledError:
+                # The shutdown deadline passed: the attempt in flight ends the trail.
+                if trail and trail[-1]["error"] == "cancelled":
+                    trail[-1]["error"] = SHUTDOWN_MESSAGE
+                entry.attempts = earlier + trail
+                raise
             except AllFailed as exc:
                 entry.attempts = earlier + exc.attempts
                 raise ApiError(
@@ -428,7 +443,13 @@ class GenerationRequest:
             data = relay.feed(outcome.first_chunk)
             if data:
                 yield data
-            async for chunk in outcome.chunks:
+            while True:
+                # Each wait for the upstream is bounded once shutdown begins (not the yield:
+                # a deadline must not land while the server sends).
+                async with self.state.drain.scope():
+                    chunk = await anext(outcome.chunks, None)
+                if chunk is None:
+                    break
                 data = relay.feed(chunk)
                 if data:
                     yield data
@@ -458,9 +479,17 @@ class GenerationRequest:
             status = 502  # logged as the upstream failure it was (the client saw 200 + error)
             yield error_event(error)
             yield DONE_EVENT
+        except ShuttingDown:
+            # The grace period of a shutdown ended mid-stream: end it OpenAI-style.
+            error, status = SHUTDOWN_MESSAGE, 503
+            yield error_event(error, "gateway_shutting_down", "service_unavailable")
+            yield DONE_EVENT
         except (asyncio.CancelledError, GeneratorExit):
-            error = _CLIENT_GONE
-            status = 499  # nginx's "client closed request": nobody received an answer
+            if self.state.drain.expired:  # cancelled by the server at the end of a shutdown
+                error, status = SHUTDOWN_MESSAGE, 503
+            else:
+                error = _CLIENT_GONE
+                status = 499  # nginx's "client closed request": nobody received an answer
             raise
         finally:
             await outcome.response.aclose()  # also cancels the upstream when the client left

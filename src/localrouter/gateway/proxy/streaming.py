@@ -29,8 +29,8 @@ _FINAL = re.compile(
 DONE_EVENT = b"data: [DONE]\n\n"
 
 
-def error_event(message: str, code: str = "upstream_error") -> bytes:
-    body = {"error": {"message": message, "type": "upstream_error", "code": code}}
+def error_event(message: str, code: str = "upstream_error", kind: str = "upstream_error") -> bytes:
+    body = {"error": {"message": message, "type": kind, "code": code}}
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 

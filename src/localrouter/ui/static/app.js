@@ -1095,5 +1095,32 @@
     ]);
   }
 
+  // --- health banner ----------------------------------------------------------------------
+
+  // /health says "degraded" with its reasons while something needs attention (e.g. the
+  // access log cannot be written): a banner above the dashboard says why, until it is ok.
+  function watchHealth() {
+    const banner = document.createElement("div");
+    banner.id = "health-banner";
+    banner.className = "health-banner";
+    banner.setAttribute("role", "alert");
+    banner.hidden = true;
+    document.body.insertBefore(banner, $("main"));
+    const check = async () => {
+      try {
+        const response = await fetch("/health", { cache: "no-store" });
+        const health = await response.json();
+        const reasons = health.status === "degraded" ? health.reasons || [] : [];
+        banner.textContent = reasons.length ? `Degraded: ${reasons.join("; ")}` : "";
+        banner.hidden = reasons.length === 0;
+      } catch (err) {
+        // Unreachable: the connection indicator already says so.
+      }
+      setTimeout(check, 5000);
+    };
+    check();
+  }
+
+  watchHealth();
   start();
 })();
