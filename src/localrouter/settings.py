@@ -18,6 +18,12 @@ from localrouter.fileio import atomic_write_text
 from localrouter.paths import settings_path
 
 _MODEL_REF = re.compile(r"^[A-Za-z0-9_.-]+/.+$")
+# What an alias may stand for: a routed name (auto, router-<name>-<t>) or provider/model.
+_ALIAS_TARGET = re.compile(
+    r"^(auto|router-[A-Za-z0-9_]+-(0(\.[0-9]+)?|1(\.0+)?)|[A-Za-z0-9_.-]+/.+)$"
+)
+# The API a provider speaks (SPEC providers[].api); requests in another API are translated.
+ProviderApi = Literal["openai-chat", "openai-responses", "anthropic"]
 
 
 class _Strict(BaseModel):
@@ -41,6 +47,9 @@ class ProviderSettings(_Strict):
     timeout_secs: Annotated[float, Field(gt=0)] = 120.0
     connect_timeout_secs: Annotated[float, Field(gt=0)] = 5.0
     headers: dict[str, str] = {}
+    # base_url includes the version prefix for every API (…/v1); the gateway appends
+    # /chat/completions, /responses or /messages.
+    api: ProviderApi = "openai-chat"
 
     @field_validator("base_url")
     @classmethod
@@ -73,8 +82,23 @@ class RoutingSettings(_Strict):
     strong: list[str] = ["openai/gpt-4o"]
     weak: list[str] = ["ollama/llama3.2"]
     cross_tier_fallback: bool = True
+    # Names clients send -> the model name used instead (e.g. claude-sonnet-4-5: localrouter/auto).
+    aliases: dict[str, str] = {}
 
     _refs = field_validator("strong", "weak")(_check_model_refs)
+
+    @field_validator("aliases")
+    @classmethod
+    def _alias_targets(cls, aliases: dict[str, str]) -> dict[str, str]:
+        for name, target in aliases.items():
+            if not name:
+                raise ValueError("an alias name must not be empty")
+            if not _ALIAS_TARGET.match(target):
+                raise ValueError(
+                    f"{name}: {target!r} is not a model name (localrouter/auto, auto, "
+                    "router-<name>-<threshold> or provider/model)"
+                )
+        return aliases
 
 
 class RouteLLMSettings(_Strict):
@@ -91,6 +115,13 @@ class AccessLogSettings(_Strict):
     enabled: bool = True
     retention_days: Annotated[int, Field(ge=1)] = 31
     include_prompts: bool = False
+
+
+class ResponsesSettings(_Strict):
+    """Stored Responses API answers (``previous_response_id``, ``GET /v1/responses/{id}``)."""
+
+    retention_days: Annotated[float, Field(gt=0)] = 30.0  # as long as OpenAI keeps them
+    max_stored: Annotated[int, Field(ge=1)] = 10_000
 
 
 class ClientSettings(_Strict):
@@ -117,6 +148,7 @@ class Settings(_Strict):
     routing: RoutingSettings = RoutingSettings()
     routellm: RouteLLMSettings = RouteLLMSettings()
     access_log: AccessLogSettings = AccessLogSettings()
+    responses: ResponsesSettings = ResponsesSettings()
     clients: list[ClientSettings] = []
     prices: dict[str, Price] = {}  # "provider/model" -> price; unknown models cost nothing known
 

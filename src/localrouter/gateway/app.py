@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from localrouter import __version__
 from localrouter.gateway.admin.api import build_admin_router
+from localrouter.gateway.anthropic_errors import AnthropicErrors
 from localrouter.gateway.auth import AuthMiddleware
 from localrouter.gateway.errors import ApiError, install_error_handlers
 from localrouter.gateway.proxy import openai_api
@@ -76,6 +77,7 @@ def create_app(
     install_error_handlers(app)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(AuthMiddleware)
+    app.add_middleware(AnthropicErrors)  # outside auth: its 401/403 are reshaped too
     openai_api.add_routes(app)
     app.include_router(build_admin_router())
     mount_ui(app)

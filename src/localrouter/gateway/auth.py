@@ -26,7 +26,16 @@ from localrouter.settings import ClientSettings
 
 # Paths that answer without a key even when clients are configured (still loopback-ruled).
 _PUBLIC_PATHS = frozenset({"/health", "/metrics", "/openapi.json", "/docs", "/redoc"})
-_PROTECTED_PREFIXES = ("/v1/", "/api/", "/chat/", "/completions", "/embeddings", "/models")
+_PROTECTED_PREFIXES = (
+    "/v1/",
+    "/api/",
+    "/chat/",
+    "/completions",
+    "/embeddings",
+    "/models",
+    "/responses",
+    "/messages",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +81,16 @@ class _KeyTable:
 
 
 def _bearer(scope: Scope) -> str | None:
+    """The client key: ``Authorization: Bearer <key>``, or ``x-api-key: <key>`` (how the
+    Anthropic SDKs and Claude Code send it)."""
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             text: str = value.decode("latin-1")
             scheme, _, token = text.partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()
-            return None
+        elif name == b"x-api-key" and value.strip():
+            return str(value.decode("latin-1").strip())
     return None
 
 
@@ -130,7 +142,7 @@ class AuthMiddleware:
         if token is None:
             raise ApiError(
                 401,
-                "missing API key: send Authorization: Bearer <key>",
+                "missing API key: send Authorization: Bearer <key> (or x-api-key: <key>)",
                 "invalid_api_key",
                 headers={"www-authenticate": "Bearer"},
             )

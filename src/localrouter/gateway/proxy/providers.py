@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from localrouter.gateway.apis.anthropic_messages import upstream_headers
 from localrouter.gateway.proxy.transport import FastHTTPTransport
 from localrouter.settings import ProviderSettings, Settings
 
@@ -38,6 +39,14 @@ class Target:
     @property
     def provider_name(self) -> str:
         return self.provider.name
+
+
+# The generation path of each provider API, under its base_url (which ends in /v1).
+API_PATHS = {
+    "openai-chat": "/chat/completions",
+    "openai-responses": "/responses",
+    "anthropic": "/messages",
+}
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -121,7 +130,10 @@ class Upstreams:
         if provider.headers:
             headers.update(provider.headers)
         key = provider.resolve_api_key()
-        if key:
+        if provider.api == "anthropic":
+            # x-api-key, and anthropic-version / -beta from the configured headers or a default
+            headers.update(upstream_headers(key, provider.headers))
+        elif key:
             headers["authorization"] = f"Bearer {key}"
         raw_url = provider.base_url + path
         url = self._urls.get(raw_url)
