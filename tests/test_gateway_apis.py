@@ -5,15 +5,19 @@ and translated both ways, routed (``localrouter/auto``, an alias) or direct."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx
 import openai
 import pytest
+import yaml
 from pydantic import BaseModel
 
+from localrouter.settings import parse_settings
 from tests.support.fake_api_upstream import INPUT_TOKENS, TOOL_ARGS, FakeApiUpstream
 from tests.support.gateway import GatewayProcess
 
@@ -412,3 +416,51 @@ def test_untranslatable_feature_is_a_400_naming_it(oai: openai.OpenAI) -> None:
         )
     assert caught.value.code == "unsupported_feature"
     assert "n > 1" in str(caught.value)
+
+
+# -- README: the snippets of "Use with Claude Code" and "Use with the Responses API" ----------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_blocks(heading: str, language: str) -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(rf"```{language}\n(.*?)```", section, re.DOTALL)
+
+
+def on(gateway: GatewayProcess, code: str) -> str:
+    return code.replace("http://127.0.0.1:3625", gateway.base_url)
+
+
+def test_readme_claude_code_setup_works(
+    gateway: GatewayProcess, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (shell,) = readme_blocks("Use with Claude Code", "bash")
+    exports = dict(re.findall(r"^export (\w+)=(\S+)$", on(gateway, shell), re.MULTILINE))
+    assert set(exports) == {"ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_MODEL"}
+    for name, value in exports.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    # What Claude Code does with those variables: the SDK reads the URL and token from them.
+    message = anthropic.Anthropic(max_retries=0).messages.create(
+        model=exports["ANTHROPIC_MODEL"],
+        max_tokens=10,
+        messages=[{"role": "user", "content": "hi"}],
+    )
+    assert message.content[0].type == "text" and message.content[0].text == "reply from strong"
+    (aliases,) = readme_blocks("Use with Claude Code", "yaml")
+    assert parse_settings(yaml.safe_load(aliases)).routing.aliases["claude-sonnet-4-5"] == (
+        "localrouter/auto"
+    )
+    (python,) = readme_blocks("Use with Claude Code", "python")
+    exec(on(gateway, python), {})
+    assert capsys.readouterr().out == "strong reply from strong\n"
+
+
+def test_readme_responses_snippet_works(
+    gateway: GatewayProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (python,) = readme_blocks("Use with the Responses API / Codex-style clients", "python")
+    exec(on(gateway, python), {})
+    assert capsys.readouterr().out == "reply from strong\nreply from strong\nreply from strong"
