@@ -214,6 +214,8 @@ def test_responses_native_upstream_gets_the_body_unchanged(
     assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == (
         "reply from native"
     )
+    # A natively streamed answer is stored too (from its response.completed event).
+    assert oai.responses.retrieve(events[-1].response.id).output_text == "reply from native"
 
 
 # -- Anthropic Messages API --------------------------------------------------------------------
@@ -321,6 +323,39 @@ def test_messages_native_pass_through(claude: anthropic.Anthropic, fake: FakeApi
     ) as stream:
         final = stream.get_final_message()
     assert final.content[0].type == "tool_use" and final.content[0].input == TOOL_ARGS
+
+
+def test_alias_is_a_model(gateway: GatewayProcess) -> None:
+    answer = httpx.get(gateway.v1_url + "/models/claude-sonnet-4-5")
+    assert answer.status_code == 200 and answer.json()["owned_by"] == "localrouter"
+
+
+USER = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "error_event"),
+    [
+        (
+            "/v1/messages",
+            {"model": "chat/drop-x", "max_tokens": 5, "messages": USER},
+            b"event: error",
+        ),
+        ("/v1/responses", {"model": "chat/drop-x", "input": "hi"}, b"event: response.failed"),
+        ("/chat/completions", {"model": "anth/drop-x", "messages": USER}, b'data: {"error":'),
+    ],
+)
+def test_translated_stream_dropped_midway_ends_with_an_error_in_the_client_api(
+    gateway: GatewayProcess, path: str, body: dict[str, Any], error_event: bytes
+) -> None:
+    body = {**body, "stream": True}
+    with httpx.stream("POST", gateway.base_url + path, json=body, timeout=30) as answer:
+        content = answer.read()
+    assert answer.status_code == 200
+    assert b"partial" in content
+    assert error_event in content
+    entry = gateway.entry(answer.headers["x-request-id"])
+    assert entry["status_code"] == 502 and "mid-stream" in entry["error"]
 
 
 def test_messages_count_tokens(claude: anthropic.Anthropic) -> None:

@@ -12,6 +12,8 @@ Usage::
 the model name and the request, the same in every API:
 
 - a model named ``fail-<status>`` answers that status with an error in the API's own shape;
+- a model named ``drop-...`` (chat and Anthropic, streaming) sends the start and the text
+  ``"partial "``, then drops the connection;
 - a request carrying a tool result answers ``"tool said: <result>"``;
 - a request with tools (and a model name containing ``tool``) calls the first tool with
   ``{"city": "Paris"}`` (streamed in two argument pieces);
@@ -217,6 +219,9 @@ class FakeApiUpstream:
 
         def events() -> Iterator[bytes]:
             yield chunk({"role": "assistant", "content": ""})
+            if model.startswith("drop-"):
+                yield chunk({"content": "partial "})
+                raise _Dropped
             for word in answer.words() if answer.text is not None else []:
                 yield chunk({"content": word})
             if answer.tool:
@@ -393,6 +398,16 @@ class FakeApiUpstream:
             }
             yield _sse({"type": "message_start", "message": start}, "message_start")
             yield _sse({"type": "ping"}, "ping")
+            if model.startswith("drop-"):
+                text = {"type": "text", "text": ""}
+                opening = {"type": "content_block_start", "index": 0, "content_block": text}
+                yield _sse(opening, "content_block_start")
+                delta = {"type": "text_delta", "text": "partial "}
+                yield _sse(
+                    {"type": "content_block_delta", "index": 0, "delta": delta},
+                    "content_block_delta",
+                )
+                raise _Dropped
             opening = {**block, "input": {}} if answer.tool else {"type": "text", "text": ""}
             yield _sse(
                 {"type": "content_block_start", "index": 0, "content_block": opening},
@@ -419,6 +434,10 @@ class FakeApiUpstream:
             yield _sse({"type": "message_stop"}, "message_stop")
 
         return _stream(events())
+
+
+class _Dropped(Exception):
+    """Ends a response without its last chunk: the connection closes mid-body."""
 
 
 def _stream(events: Iterator[bytes]) -> StreamingResponse:

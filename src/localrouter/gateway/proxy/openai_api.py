@@ -180,10 +180,11 @@ async def list_models(request: Request) -> Response:
 
 
 async def get_model(request: Request, model_id: str) -> Response:
-    """One model by id (ids contain '/'); ``router-<name>-<t>`` when that router exists."""
+    """One model by id (ids contain '/'); ``router-<name>-<t>`` when that router exists; an
+    alias of ``routing.aliases``."""
     state = gateway_state(request.scope)
     settings = state.settings.current
-    if model_id in AUTO_MODELS:
+    if model_id in AUTO_MODELS or model_id in settings.routing.aliases:
         return JSONResponse(_model_object(model_id, "localrouter"))
     parsed = parse_router_model(model_id)
     if parsed is not None:
