@@ -249,10 +249,11 @@ def test_messages_alias_routed_and_translated_to_chat(
     assert entry["requested_model"] == "claude-sonnet-4-5"
     assert entry["endpoint"] == "/v1/messages"
     assert [a["model"] for a in entry["attempts"]] == ["anth/fail-529", "chat/strong"]
-    # The failed Anthropic attempt went out with Anthropic's headers, never the client's.
+    # The failed Anthropic attempt went out with the provider's key (never the client's) and
+    # the client's API version.
     attempt = [r for r in fake.requests if r.body.get("model") == "fail-529"][-1]
     assert attempt.headers["x-api-key"] == ANTHROPIC_KEY
-    assert attempt.headers["anthropic-version"] == "2023-06-01"
+    assert attempt.headers["anthropic-version"] == raw.http_request.headers["anthropic-version"]
     assert "authorization" not in attempt.headers
     assert fake.last("/v1/chat/completions").body["messages"][0] == {
         "role": "system",
@@ -305,9 +306,13 @@ def test_messages_native_pass_through(claude: anthropic.Anthropic, fake: FakeApi
         max_tokens=20,
         messages=[{"role": "user", "content": "hi"}],
         extra_body={"top_k": 5, "unknown_field": "kept"},
+        extra_headers={"anthropic-beta": "some-beta-2025-01-01"},
     )
     assert message.content[0].type == "text" and message.content[0].text == "reply from claude-x"
-    sent = fake.last("/v1/messages").body
+    recorded = fake.last("/v1/messages")
+    assert recorded.headers["anthropic-beta"] == "some-beta-2025-01-01"  # the body may need it
+    assert recorded.headers["x-api-key"] == ANTHROPIC_KEY
+    sent = recorded.body
     assert sent == {
         "model": "claude-x",
         "max_tokens": 20,
@@ -411,6 +416,7 @@ def test_chat_client_answered_by_anthropic_upstream(
     assert completion.usage is not None and completion.usage.prompt_tokens == INPUT_TOKENS
     sent = fake.last("/v1/messages")
     assert sent.body["max_tokens"] > 0 and sent.headers["x-api-key"] == ANTHROPIC_KEY
+    assert sent.headers["anthropic-version"] == "2023-06-01"  # the default for chat clients
     entry = gateway.entry(raw.headers["x-request-id"])
     assert entry["endpoint"] == "/v1/chat/completions" and entry["provider"] == "anth"
     tools: Any = [{"type": "function", "function": {**WEATHER_TOOL, "type": None}}]

@@ -42,7 +42,7 @@ from localrouter.gateway.errors import ApiError
 from localrouter.gateway.metrics import error_kind
 from localrouter.gateway.proxy.client_apis import ClientApi
 from localrouter.gateway.proxy.fallback import AllFailed, Outcome, error_text, run_chain
-from localrouter.gateway.proxy.providers import Target, scrub
+from localrouter.gateway.proxy.providers import ANTHROPIC_CLIENT_HEADERS, Target, scrub
 from localrouter.gateway.proxy.routing import (
     AUTO_MODELS,
     Chain,
@@ -297,6 +297,13 @@ class GenerationRequest:
 
         upstreams = self.state.upstreams
         secrets = self.state.secrets(settings)
+        if api.api == "anthropic":
+            passed = {
+                name: value
+                for name in ("anthropic-version", "anthropic-beta")
+                if (value := self.request.headers.get(name))
+            }
+            ANTHROPIC_CLIENT_HEADERS.set(passed or None)  # this request's task only
 
         async def run(targets: list[Target], earlier: list[dict[str, Any]]) -> Outcome:
             """The fallback chain over ``targets``, each run of same-API targets with its

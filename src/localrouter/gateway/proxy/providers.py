@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import httpx
@@ -40,6 +41,13 @@ class Target:
     def provider_name(self) -> str:
         return self.provider.name
 
+
+# An Anthropic client's own ``anthropic-version`` / ``anthropic-beta`` headers, set by the
+# pipeline for the request in flight: a native request needs the betas its body relies on.
+# (A context variable, so the fallback chain's request building needs no extra argument.)
+ANTHROPIC_CLIENT_HEADERS: ContextVar[dict[str, str] | None] = ContextVar(
+    "anthropic_client_headers", default=None
+)
 
 # The generation path of each provider API, under its base_url (which ends in /v1).
 API_PATHS = {
@@ -131,8 +139,11 @@ class Upstreams:
             headers.update(provider.headers)
         key = provider.resolve_api_key()
         if provider.api == "anthropic":
-            # x-api-key, and anthropic-version / -beta from the configured headers or a default
-            headers.update(upstream_headers(key, provider.headers))
+            # x-api-key; anthropic-version / -beta from the client, the configured headers or
+            # the default version
+            client = ANTHROPIC_CLIENT_HEADERS.get()
+            wanted = {**provider.headers, **client} if client else provider.headers
+            headers.update(upstream_headers(key, wanted))
         elif key:
             headers["authorization"] = f"Bearer {key}"
         raw_url = provider.base_url + path
