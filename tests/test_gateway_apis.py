@@ -335,6 +335,22 @@ def test_alias_is_a_model(gateway: GatewayProcess) -> None:
     assert answer.status_code == 200 and answer.json()["owned_by"] == "localrouter"
 
 
+def test_endpoints_documented_once_and_counted(
+    gateway: GatewayProcess, claude: anthropic.Anthropic
+) -> None:
+    paths = httpx.get(gateway.base_url + "/openapi.json").json()["paths"]
+    for path in ("/v1/responses", "/v1/messages", "/v1/messages/count_tokens"):
+        assert set(paths[path]) == {"post"}
+        assert path.removeprefix("/v1") not in paths
+    assert set(paths["/v1/responses/{response_id}"]) == {"get", "delete"}
+    claude.messages.create(model="chat/small", max_tokens=5, messages=USER)  # type: ignore[arg-type]
+    metrics = httpx.get(gateway.base_url + "/metrics").text
+    line = 'localrouter_requests_total{endpoint="messages",status_code="200",tier="direct"}'
+    assert any(
+        row.startswith(line + " ") and float(row.split()[-1]) >= 1 for row in metrics.splitlines()
+    )
+
+
 USER = [{"role": "user", "content": "hi"}]
 
 

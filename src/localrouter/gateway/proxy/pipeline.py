@@ -345,7 +345,9 @@ class GenerationRequest:
                 outcome.attempts[:0] = attempts
                 return outcome
             entry.attempts = attempts
-            if refused is not None and all(a["status"] is None for a in attempts):
+            if refused is not None and all(
+                str(a["error"]).startswith("skipped: ") for a in attempts
+            ):
                 raise refused  # nothing could take the request: say which feature
             raise ApiError(
                 502,
