@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from localrouter.settings import parse_settings
 from tests.support.fake_api_upstream import INPUT_TOKENS, TOOL_ARGS, FakeApiUpstream
 from tests.support.gateway import GatewayProcess
+from tests.support.polling import wait_for
 
 ANTHROPIC_KEY = "sk-ant-upstream-secret-1234"
 WEATHER_TOOL = {
@@ -377,6 +378,19 @@ def test_translated_stream_dropped_midway_ends_with_an_error_in_the_client_api(
     assert error_event in content
     entry = gateway.entry(answer.headers["x-request-id"])
     assert entry["status_code"] == 502 and "mid-stream" in entry["error"]
+
+
+def test_client_leaving_a_translated_stream_is_499_and_closes_the_upstream(
+    gateway: GatewayProcess, fake: FakeApiUpstream
+) -> None:
+    body = {"model": "chat/slow-x", "max_tokens": 5, "messages": USER, "stream": True}
+    with httpx.stream("POST", gateway.v1_url + "/messages", json=body, timeout=30) as answer:
+        lines = answer.iter_lines()
+        assert next(lines) == "event: message_start"
+        request_id = answer.headers["x-request-id"]
+    entry = gateway.entry(request_id)
+    assert entry["status_code"] == 499 and entry["error"] == "client disconnected"
+    wait_for(lambda: fake.closed_early == 1, timeout=10)
 
 
 def test_messages_count_tokens(claude: anthropic.Anthropic) -> None:

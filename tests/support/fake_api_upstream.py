@@ -14,6 +14,8 @@ the model name and the request, the same in every API:
 - a model named ``fail-<status>`` answers that status with an error in the API's own shape;
 - a model named ``drop-...`` (chat and Anthropic, streaming) sends the start and the text
   ``"partial "``, then drops the connection;
+- a model named ``slow-...`` (chat, streaming) sends 50 words 0.1 s apart; ``closed_early``
+  counts such streams the other side closed before their end;
 - a request carrying a tool result answers ``"tool said: <result>"``;
 - a request with tools (and a model name containing ``tool``) calls the first tool with
   ``{"city": "Paris"}`` (streamed in two argument pieces);
@@ -25,6 +27,7 @@ Usage: 11 input tokens, one output token per word (or 7 for a tool call).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -108,6 +111,7 @@ class FakeApiUpstream:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
+        self.closed_early = 0
 
     @property
     def base_url(self) -> str:
@@ -217,6 +221,9 @@ class FakeApiUpstream:
                 }
             )
 
+        if model.startswith("slow-"):
+            return StreamingResponse(self._slow(chunk), media_type="text/event-stream")
+
         def events() -> Iterator[bytes]:
             yield chunk({"role": "assistant", "content": ""})
             if model.startswith("drop-"):
@@ -235,6 +242,19 @@ class FakeApiUpstream:
             yield b"data: [DONE]\n\n"
 
         return _stream(events())
+
+    async def _slow(self, chunk: Any) -> AsyncIterator[bytes]:
+        try:
+            yield chunk({"role": "assistant", "content": ""})
+            for _ in range(50):
+                await asyncio.sleep(0.1)
+                yield chunk({"content": "word "})
+            yield chunk({}, "stop")
+            yield b"data: [DONE]\n\n"
+        except (asyncio.CancelledError, GeneratorExit):
+            with self._lock:
+                self.closed_early += 1
+            raise
 
     # -- OpenAI Responses --------------------------------------------------------------------
 
