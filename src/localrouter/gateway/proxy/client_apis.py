@@ -143,7 +143,7 @@ class ClientApi:
         """The body for a provider of ``api``; 400 for what cannot be translated."""
         if self.native(api):
             return self.body
-        if self.kind != "chat":
+        if self.kind in _LEGACY_PATHS:
             raise unsupported(f"/v1/{self.kind}", api, hint="use a provider with api: openai-chat")
         chat = self.pivot()
         if api == "anthropic":
@@ -201,10 +201,6 @@ class ResponsesApi(ClientApi):
             raise invalid("previous_response_id", "must be a string")
         return model
 
-    @property
-    def stream(self) -> bool:
-        return bool(self.body.get("stream"))
-
     async def prepare(self, store: ResponseStore | None) -> None:
         previous = self.body.get("previous_response_id")
         if previous is None:
@@ -228,16 +224,6 @@ class ResponsesApi(ClientApi):
 
     def _to_pivot(self) -> Json:
         return openai_responses.chat_request(self.body, self.history)
-
-    def payload(self, api: Api) -> Json:
-        if self.native(api):
-            return self.body
-        chat = self.pivot()
-        if api == "anthropic":
-            return anthropic_messages.anthropic_request(chat)
-        if api == "openai-responses":
-            return openai_responses.responses_request(chat)
-        return dict(chat)
 
     def answer(self, api: Api, content: bytes) -> Json:
         return openai_responses.response_from_chat(_chat_from(api, content), self.body)
@@ -269,23 +255,11 @@ class MessagesApi(ClientApi):
             raise missing("max_tokens")
         return model
 
-    @property
-    def stream(self) -> bool:
-        return bool(self.body.get("stream"))
-
     def prompt(self, classify: str) -> str:
         return anthropic_prompt_text(self.body["messages"], classify)
 
     def _to_pivot(self) -> Json:
         return anthropic_messages.chat_request(self.body)
-
-    def payload(self, api: Api) -> Json:
-        if self.native(api):
-            return self.body
-        chat = self.pivot()
-        if api == "openai-responses":
-            return openai_responses.responses_request(chat)
-        return dict(chat)
 
     def answer(self, api: Api, content: bytes) -> Json:
         return anthropic_messages.message_from_chat(_chat_from(api, content))
