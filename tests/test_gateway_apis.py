@@ -15,7 +15,10 @@ import httpx
 import openai
 import pytest
 import yaml
-from pydantic import BaseModel
+from anthropic.types import Message, RawMessageStreamEvent
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.responses import Response, ResponseStreamEvent
+from pydantic import BaseModel, TypeAdapter
 
 from localrouter.settings import parse_settings
 from tests.support.fake_api_upstream import INPUT_TOKENS, TOOL_ARGS, FakeApiUpstream
@@ -535,3 +538,50 @@ def test_readme_responses_snippet_works(
     (python,) = readme_blocks("Use with the Responses API / Codex-style clients", "python")
     exec(on(gateway, python), {})
     assert capsys.readouterr().out == "reply from strong\nreply from strong\nreply from strong"
+
+
+# -- answers and events validate against the SDKs' own (pydantic) types ----------------------
+
+
+def sse_data(content: bytes) -> list[Any]:
+    return [
+        json.loads(line[6:])
+        for line in content.decode().splitlines()
+        if line.startswith("data: ") and line != "data: [DONE]"
+    ]
+
+
+@pytest.mark.parametrize("model", ["chat/tool-model", "anth/tool-claude"])
+def test_translated_answers_validate_as_sdk_types(gateway: GatewayProcess, model: str) -> None:
+    response_body = {"model": model, "input": "Weather?", "tools": [WEATHER_TOOL]}
+    message_body = {
+        "model": model,
+        "max_tokens": 20,
+        "messages": USER,
+        "tools": [ANTHROPIC_TOOL],
+    }
+    chat_tool = {key: WEATHER_TOOL[key] for key in ("name", "description", "parameters")}
+    chat_body = {
+        "model": model,
+        "messages": USER,
+        "tools": [{"type": "function", "function": chat_tool}],
+    }
+    checks: list[tuple[str, dict[str, Any], Any, Any]] = [
+        ("/v1/responses", response_body, Response, ResponseStreamEvent),
+        ("/v1/messages", message_body, Message, RawMessageStreamEvent),
+        ("/v1/chat/completions", chat_body, ChatCompletion, ChatCompletionChunk),
+    ]
+    for path, body, answer_type, event_type in checks:
+        native = {"chat": "/v1/chat/completions", "anth": "/v1/messages"}[model.split("/")[0]]
+        if path == native:
+            continue  # the fake's own answer, passed through
+        answer = httpx.post(gateway.base_url + path, json=body, timeout=30)
+        assert answer.status_code == 200, answer.text
+        TypeAdapter(answer_type).validate_python(answer.json())
+        streamed = httpx.post(gateway.base_url + path, json={**body, "stream": True}, timeout=30)
+        events = sse_data(streamed.content)
+        assert len(events) > 4
+        adapter = TypeAdapter(event_type)
+        for event in events:
+            if event != {"type": "ping"}:  # Anthropic's keep-alive, not in the event union
+                adapter.validate_python(event)
