@@ -383,6 +383,28 @@ def test_translated_stream_dropped_midway_ends_with_an_error_in_the_client_api(
     assert entry["status_code"] == 502 and "mid-stream" in entry["error"]
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "error_event"),
+    [
+        (
+            "/v1/messages",
+            {"model": "anth/cut-x", "max_tokens": 5, "messages": USER},
+            b"event: error",
+        ),
+        ("/v1/responses", {"model": "chat/cut-x", "input": "hi"}, b"event: response.failed"),
+    ],
+)
+def test_stream_cut_before_its_end_event_ends_with_an_error(
+    gateway: GatewayProcess, path: str, body: dict[str, Any], error_event: bytes
+) -> None:
+    with httpx.stream("POST", gateway.base_url + path, json={**body, "stream": True}) as answer:
+        content = answer.read()
+    assert b"partial" in content and error_event in content
+    assert b"message_stop" not in content and b"response.completed" not in content
+    entry = gateway.entry(answer.headers["x-request-id"])
+    assert entry["status_code"] == 502 and "before the answer was complete" in entry["error"]
+
+
 def test_client_leaving_a_translated_stream_is_499_and_closes_the_upstream(
     gateway: GatewayProcess, fake: FakeApiUpstream
 ) -> None:

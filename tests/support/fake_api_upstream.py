@@ -13,7 +13,8 @@ the model name and the request, the same in every API:
 
 - a model named ``fail-<status>`` answers that status with an error in the API's own shape;
 - a model named ``drop-...`` (chat and Anthropic, streaming) sends the start and the text
-  ``"partial "``, then drops the connection;
+  ``"partial "``, then drops the connection; ``cut-...`` ends the stream there cleanly
+  (no end event: a truncated answer);
 - a model named ``slow-...`` (chat, streaming) sends 50 words 0.1 s apart; ``closed_early``
   counts such streams the other side closed before their end;
 - a request carrying a tool result answers ``"tool said: <result>"``;
@@ -226,9 +227,11 @@ class FakeApiUpstream:
 
         def events() -> Iterator[bytes]:
             yield chunk({"role": "assistant", "content": ""})
-            if model.startswith("drop-"):
+            if model.startswith(("drop-", "cut-")):
                 yield chunk({"content": "partial "})
-                raise _Dropped
+                if model.startswith("drop-"):
+                    raise _Dropped
+                return
             for word in answer.words() if answer.text is not None else []:
                 yield chunk({"content": word})
             if answer.tool:
@@ -418,7 +421,7 @@ class FakeApiUpstream:
             }
             yield _sse({"type": "message_start", "message": start}, "message_start")
             yield _sse({"type": "ping"}, "ping")
-            if model.startswith("drop-"):
+            if model.startswith(("drop-", "cut-")):
                 text = {"type": "text", "text": ""}
                 opening = {"type": "content_block_start", "index": 0, "content_block": text}
                 yield _sse(opening, "content_block_start")
@@ -427,7 +430,9 @@ class FakeApiUpstream:
                     {"type": "content_block_delta", "index": 0, "delta": delta},
                     "content_block_delta",
                 )
-                raise _Dropped
+                if model.startswith("drop-"):
+                    raise _Dropped
+                return
             opening = {**block, "input": {}} if answer.tool else {"type": "text", "text": ""}
             yield _sse(
                 {"type": "content_block_start", "index": 0, "content_block": opening},

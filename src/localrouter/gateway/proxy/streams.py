@@ -11,6 +11,11 @@ client's final ``Response`` object, to store).
   usage parsed on the side.
 - Translated: :class:`TranslatedRelay`, upstream events -> chat chunks (the pivot) -> the
   client's events.
+
+An upstream stream that stops before its API's end event (``message_stop``,
+``response.completed``, a chat ``finish_reason`` or ``[DONE]``) was cut: the Responses and
+Anthropic relays then end the client's stream with an error, not with a normal ending that
+would present a partial answer as whole.
 """
 
 from __future__ import annotations
@@ -54,6 +59,12 @@ class ChatRelay(SseRelay):
         return error_event(message) + DONE_EVENT
 
 
+_NATIVE_KEYS = ('"usage"', "message_stop", "response.", '"error"')
+_NATIVE_ENDS = frozenset(
+    {"message_stop", "error", "response.completed", "response.incomplete", "response.failed"}
+)
+
+
 class NativeRelay:
     """A Responses or Anthropic stream passed through untouched; usage (and a Responses
     stream's final response) read from the events that carry them."""
@@ -65,6 +76,7 @@ class NativeRelay:
         self.response: Json | None = None
         self.error: str | None = None
         self._events = 0
+        self._ended = False  # the upstream's end event arrived
 
     def feed(self, data: bytes) -> bytes:
         for _, text in self._decoder.feed(data):
@@ -74,11 +86,15 @@ class NativeRelay:
     def finish(self) -> bytes:
         for _, text in self._decoder.finish():
             self._note(text)
-        return b""
+        if self._ended:
+            return b""
+        self.error = "the upstream ended the stream before the answer was complete"
+        return self.fail(self.error)
 
     def _note(self, text: str) -> None:
         self._events += 1
-        if '"usage"' not in text:
+        # Only the events that matter are parsed (the rest pass as bytes).
+        if not any(key in text for key in _NATIVE_KEYS):
             return
         try:
             event = json.loads(text)
@@ -87,6 +103,12 @@ class NativeRelay:
         if not isinstance(event, dict):
             return
         kind = event.get("type")
+        if kind in _NATIVE_ENDS:
+            self._ended = True
+        if kind in ("error", "response.failed"):
+            error = event.get("error") or (event.get("response") or {}).get("error") or event
+            message = error.get("message") if isinstance(error, dict) else None
+            self.error = f"upstream stream error: {message or 'no message'}"
         if kind in ("response.completed", "response.incomplete") and isinstance(
             event.get("response"), dict
         ):
@@ -154,6 +176,7 @@ class TranslatedRelay:
         self.usage: dict[str, Any] | None = None
         self.error: str | None = None  # the upstream's in-stream error, when it sent one
         self._failed = False
+        self._chat_ended = False
 
     @property
     def response(self) -> Json | None:
@@ -161,12 +184,23 @@ class TranslatedRelay:
             return self._to.response
         return None
 
+    @property
+    def _upstream_ended(self) -> bool:
+        return self._from.done if self._from is not None else self._chat_ended
+
     def _chunks(self, name: str | None, text: str) -> list[Json]:
         if self._from is None:  # a chat upstream: its chunks are the pivot
             if text.strip() == "[DONE]":
+                self._chat_ended = True
                 return []
             chunk = json.loads(text)
-            return [chunk] if isinstance(chunk, dict) else []
+            if not isinstance(chunk, dict):
+                return []
+            if any(
+                c.get("finish_reason") for c in chunk.get("choices") or [] if isinstance(c, dict)
+            ):
+                self._chat_ended = True
+            return [chunk]
         data = json.loads(text) if text else {}
         return self._from.feed(name, data) if isinstance(data, dict) else []
 
@@ -198,6 +232,9 @@ class TranslatedRelay:
         out = self._convert(self._decoder.finish())
         if self._failed:
             return out
+        if not self._upstream_ended:
+            self.error = "the upstream ended the stream before the answer was complete"
+            return out + self._fail(502, self.error)
         tail = b"".join(encode(data, kind) for kind, data in self._to.finish())
         if self._client == "openai-chat":
             tail += DONE_EVENT
