@@ -33,6 +33,12 @@ _ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:[0-9]{1,5
 # Upper bounds: every number has one, so no value can overflow a timer or a buffer later.
 _DAY = 86_400
 _YEAR = 365 * _DAY
+# What an alias may stand for: a routed name (auto, router-<name>-<t>) or provider/model.
+_ALIAS_TARGET = re.compile(
+    r"^(auto|router-[A-Za-z0-9_]+-(0(\.[0-9]+)?|1(\.0+)?)|[A-Za-z0-9_.-]+/.+)$"
+)
+# The API a provider speaks (SPEC providers[].api); requests in another API are translated.
+ProviderApi = Literal["openai-chat", "openai-responses", "anthropic"]
 
 
 class _Strict(BaseModel):
@@ -88,6 +94,9 @@ class ProviderSettings(_Strict):
     # A non-streaming answer must be complete within this (an upstream dripping bytes slower
     # than timeout_secs never times out otherwise); the chain then tries the next model.
     total_timeout_secs: Annotated[float, Field(gt=0, le=_DAY)] = 600.0
+    # base_url includes the version prefix for every API (…/v1); the gateway appends
+    # /chat/completions, /responses or /messages.
+    api: ProviderApi = "openai-chat"
 
     @field_validator("base_url")
     @classmethod
@@ -120,8 +129,23 @@ class RoutingSettings(_Strict):
     strong: list[str] = ["openai/gpt-4o"]
     weak: list[str] = ["ollama/llama3.2"]
     cross_tier_fallback: StrictBool = True
+    # Names clients send -> the model name used instead (claude-sonnet-4-5: localrouter/auto).
+    aliases: dict[str, str] = {}
 
     _refs = field_validator("strong", "weak")(_check_model_refs)
+
+    @field_validator("aliases")
+    @classmethod
+    def _alias_targets(cls, aliases: dict[str, str]) -> dict[str, str]:
+        for name, target in aliases.items():
+            if not name:
+                raise ValueError("an alias name must not be empty")
+            if not _ALIAS_TARGET.match(target):
+                raise ValueError(
+                    f"{name}: {target!r} is not a model name (localrouter/auto, auto, "
+                    "router-<name>-<threshold> or provider/model)"
+                )
+        return aliases
 
 
 class RouteLLMSettings(_Strict):
@@ -138,6 +162,13 @@ class AccessLogSettings(_Strict):
     enabled: StrictBool = True
     retention_days: Annotated[int, Field(ge=1, le=36_500)] = 31
     include_prompts: StrictBool = False
+
+
+class ResponsesSettings(_Strict):
+    """Stored Responses API answers (``previous_response_id``, ``GET /v1/responses/{id}``)."""
+
+    retention_days: Annotated[float, Field(gt=0, le=36_500)] = 30.0  # as long as OpenAI keeps them
+    max_stored: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
 
 
 class ClientSettings(_Strict):
@@ -166,6 +197,7 @@ class Settings(_Strict):
     routing: RoutingSettings = RoutingSettings()
     routellm: RouteLLMSettings = RouteLLMSettings()
     access_log: AccessLogSettings = AccessLogSettings()
+    responses: ResponsesSettings = ResponsesSettings()
     clients: list[ClientSettings] = []
     prices: dict[str, Price] = {}  # "provider/model" -> price; unknown models cost nothing known
 

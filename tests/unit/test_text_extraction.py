@@ -54,6 +54,12 @@ CONVERSATION = [
         ([{"role": "system", "content": "only system"}], "all_user", ""),
         (["not a message", user("kept")], "last_user", "kept"),
         ([user("a"), user("b")], "last_user", "b"),
+        # A harness's injected reminder is not the human's request.
+        (
+            [user("<system-reminder>todo list</system-reminder>\nfix the bug")],
+            "last_user",
+            "fix the bug",
+        ),
     ],
 )
 def test_which_messages(messages: list[Any], classify: str, text: str) -> None:

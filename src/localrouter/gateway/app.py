@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from localrouter import __version__
 from localrouter.gateway.admin.api import build_admin_router
+from localrouter.gateway.anthropic_errors import AnthropicErrors
 from localrouter.gateway.auth import AuthMiddleware
 from localrouter.gateway.errors import ApiError, install_error_handlers
 from localrouter.gateway.proxy import openai_api
@@ -77,7 +78,9 @@ def create_app(
     install_error_handlers(app)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(AuthMiddleware)
-    app.add_middleware(SecurityMiddleware)  # outermost
+    app.add_middleware(SecurityMiddleware)
+    # Outermost: every error on /v1/messages (security's 403/415, auth's 401) in Anthropic's shape.
+    app.add_middleware(AnthropicErrors)
     openai_api.add_routes(app)
     app.include_router(build_admin_router())
     mount_ui(app)

@@ -22,6 +22,7 @@ from typing import Any
 from starlette.types import Scope
 
 from localrouter.gateway.access_log import AccessLog
+from localrouter.gateway.apis.response_store import ResponseStore, store_path
 from localrouter.gateway.errors import ApiError
 from localrouter.gateway.metrics import Metrics
 from localrouter.gateway.proxy.classifier import MicroBatcher
@@ -84,6 +85,7 @@ class GatewayState:
     allow_remote: bool = False  # `serve --allow-remote`
     drain: Drain = field(default_factory=Drain)  # in-flight requests' shutdown deadline
     _classifiers: dict[str, MicroBatcher] = field(default_factory=dict, repr=False)
+    _responses: ResponseStore | None = field(default=None, repr=False)
     _secrets_for: Settings | None = field(default=None, repr=False)
     _secrets: list[str] = field(default_factory=list, repr=False)
 
@@ -161,6 +163,22 @@ class GatewayState:
         lost = f", {log.lost} lost" if log.lost else ""
         return [f"{log.error} ({waiting}{lost})"]
 
+    def responses(self) -> ResponseStore:
+        """The stored Responses (HOME/responses.sqlite3), opened on first use; retention
+        follows ``responses`` in the settings."""
+        store = self._responses
+        retention = self.settings.current.responses
+        if store is None:
+            store = self._responses = ResponseStore(
+                store_path(self.home),
+                max_count=retention.max_stored,
+                max_age_days=retention.retention_days,
+            )
+        else:  # plain attributes, read at each use: a settings change applies at once
+            store.max_count = retention.max_stored
+            store.max_age_days = retention.retention_days
+        return store
+
     def secrets(self, settings: Settings) -> list[str]:
         """Provider keys to scrub from anything echoed or logged (cached per settings)."""
         if settings is not self._secrets_for:
@@ -175,6 +193,8 @@ class GatewayState:
         # Both join threads: keep the loop free while the log drains and the model goes.
         await asyncio.to_thread(self.access_log.close)
         await asyncio.to_thread(self.router_model.close)
+        if self._responses is not None:
+            self._responses.close()
 
 
 def gateway_state(scope: Scope) -> GatewayState:

@@ -30,11 +30,14 @@ def _part_texts(content: Any) -> list[str]:
     if not isinstance(content, list):
         return []
     return [
-        part["text"]
+        part if isinstance(part, str) else part["text"]
         for part in content
-        if isinstance(part, dict)
-        and part.get("type", "text") in _TEXT_KINDS
-        and isinstance(part.get("text"), str)
+        if isinstance(part, str)  # some chat clients send bare strings as parts
+        or (
+            isinstance(part, dict)
+            and part.get("type", "text") in _TEXT_KINDS
+            and isinstance(part.get("text"), str)
+        )
     ]
 
 

@@ -1,5 +1,8 @@
-"""The OpenAI-compatible endpoints, with and without the ``/v1`` prefix, plus ``/health``
-and ``/metrics``. Generation requests are handled by :mod:`localrouter.gateway.proxy.pipeline`.
+"""The model API endpoints, with and without the ``/v1`` prefix: OpenAI's (chat,
+completions, embeddings, models, Responses) and Anthropic's (Messages, count_tokens); plus
+``/health`` and ``/metrics``. Generation requests are handled by
+:mod:`localrouter.gateway.proxy.pipeline`, with the client API's adapter from
+:mod:`localrouter.gateway.proxy.client_apis`.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import request_response
 
 from localrouter import __version__
+from localrouter.gateway.apis.count_tokens import count_tokens as estimate_tokens
 from localrouter.gateway.auth import may_use, request_client
+from localrouter.gateway.errors import ApiError
 from localrouter.gateway.metrics import CONTENT_TYPE
-from localrouter.gateway.proxy.pipeline import GenerationRequest
+from localrouter.gateway.proxy.client_apis import ClientApi, MessagesApi, ResponsesApi
+from localrouter.gateway.proxy.pipeline import GenerationRequest, read_json
 from localrouter.gateway.proxy.routing import (
     AUTO_MODELS,
     ROUTER_MODELS,
@@ -78,19 +84,86 @@ _EMBEDDINGS_SCHEMA = _body_schema(
 )
 
 
+_RESPONSES_SCHEMA = _body_schema(
+    ["model"],
+    {
+        "model": _MODEL_PROP,
+        "input": {"oneOf": [{"type": "string"}, {"type": "array"}]},
+        "instructions": {"type": "string"},
+        "previous_response_id": {"type": "string"},
+        "store": {"type": "boolean"},
+        "stream": {"type": "boolean"},
+    },
+)
+_MESSAGES_SCHEMA = _body_schema(
+    ["model", "messages", "max_tokens"],
+    {
+        "model": _MODEL_PROP,
+        "messages": {"type": "array", "items": {"type": "object"}},
+        "max_tokens": {"type": "integer"},
+        "system": {"oneOf": [{"type": "string"}, {"type": "array"}]},
+        "stream": {"type": "boolean"},
+    },
+)
+_COUNT_TOKENS_SCHEMA = _body_schema(
+    ["model", "messages"],
+    {"model": _MODEL_PROP, "messages": {"type": "array", "items": {"type": "object"}}},
+)
+
+
 async def chat_completions(request: Request) -> Response:
     """Chat completion (streaming with `stream: true`), routed or direct."""
-    return await GenerationRequest(request, "chat", "/chat/completions").handle()
+    return await GenerationRequest(request, ClientApi("chat")).handle()
 
 
 async def completions(request: Request) -> Response:
     """Legacy text completion, routed on the prompt or direct."""
-    return await GenerationRequest(request, "completions", "/completions").handle()
+    return await GenerationRequest(request, ClientApi("completions")).handle()
 
 
 async def embeddings(request: Request) -> Response:
     """Embeddings, passed to the named provider/model."""
-    return await GenerationRequest(request, "embeddings", "/embeddings").handle()
+    return await GenerationRequest(request, ClientApi("embeddings")).handle()
+
+
+async def responses(request: Request) -> Response:
+    """OpenAI Responses API (streaming with `stream: true`), routed or direct; stored unless
+    `store: false`, continued with `previous_response_id`."""
+    return await GenerationRequest(request, ResponsesApi()).handle()
+
+
+async def messages(request: Request) -> Response:
+    """Anthropic Messages API (streaming with `stream: true`), routed or direct; errors in
+    Anthropic's shape."""
+    return await GenerationRequest(request, MessagesApi()).handle()
+
+
+async def count_tokens(request: Request) -> Response:
+    """Anthropic's token count: an estimate of the request's input tokens (no upstream)."""
+    settings = gateway_state(request.scope).settings.current
+    body = await read_json(request, settings.server.max_body_bytes)
+    return JSONResponse(estimate_tokens(body))
+
+
+def _response_not_found(response_id: str) -> ApiError:
+    return ApiError(
+        404, f"Response with id '{response_id}' not found.", "not_found", param="response_id"
+    )
+
+
+async def get_response(request: Request, response_id: str) -> Response:
+    """A stored response (`store` was not false), while the retention keeps it."""
+    stored = await gateway_state(request.scope).responses().aget(response_id)
+    if stored is None:
+        raise _response_not_found(response_id)
+    return JSONResponse(stored.response)
+
+
+async def delete_response(request: Request, response_id: str) -> Response:
+    """Delete a stored response."""
+    if not await gateway_state(request.scope).responses().adelete(response_id):
+        raise _response_not_found(response_id)
+    return JSONResponse({"id": response_id, "object": "response", "deleted": True})
 
 
 def _model_object(model_id: str, owner: str) -> dict[str, Any]:
@@ -111,12 +184,13 @@ async def list_models(request: Request) -> Response:
 
 
 async def get_model(request: Request, model_id: str) -> Response:
-    """One model by id (ids contain '/'); ``router-<name>-<t>`` when that router exists."""
+    """One model by id (ids contain '/'); ``router-<name>-<t>`` when that router exists; an
+    alias of ``routing.aliases``."""
     state = gateway_state(request.scope)
     settings = state.settings.current
     if not may_use(request_client(request.scope), model_id):
         raise model_not_found(model_id, settings)
-    if model_id in AUTO_MODELS:
+    if model_id in AUTO_MODELS or model_id in settings.routing.aliases:
         return JSONResponse(_model_object(model_id, "localrouter"))
     parsed = parse_router_model(model_id)
     if parsed is not None:
@@ -148,10 +222,13 @@ async def metrics(request: Request) -> Response:
 
 
 # The generation endpoints (path, handler, OpenAPI request body), served under /v1 and at /.
-_GENERATION: list[tuple[str, Callable[[Request], Awaitable[Response]], dict[str, Any]]] = [
-    ("/chat/completions", chat_completions, _CHAT_SCHEMA),
-    ("/completions", completions, _COMPLETIONS_SCHEMA),
-    ("/embeddings", embeddings, _EMBEDDINGS_SCHEMA),
+_GENERATION: list[tuple[str, Callable[[Request], Awaitable[Response]], dict[str, Any], str]] = [
+    ("/chat/completions", chat_completions, _CHAT_SCHEMA, "openai"),
+    ("/completions", completions, _COMPLETIONS_SCHEMA, "openai"),
+    ("/embeddings", embeddings, _EMBEDDINGS_SCHEMA, "openai"),
+    ("/responses", responses, _RESPONSES_SCHEMA, "openai"),
+    ("/messages", messages, _MESSAGES_SCHEMA, "anthropic"),
+    ("/messages/count_tokens", count_tokens, _COUNT_TOKENS_SCHEMA, "anthropic"),
 ]
 _PREFIXES = ("/v1", "")
 
@@ -171,19 +248,21 @@ def add_routes(app: FastAPI) -> None:
     """Every endpoint of this module, on the app itself (not an included router: the app's
     own routes are matched first and without the included routers' extra matching)."""
     for prefix in _PREFIXES:
-        endpoints: list[tuple[str, Callable[..., Any], str, dict[str, Any] | None]] = [
-            *((path, handler, "POST", schema) for path, handler, schema in _GENERATION),
-            ("/models", list_models, "GET", None),
-            ("/models/{model_id:path}", get_model, "GET", None),
+        endpoints: list[tuple[str, Callable[..., Any], str, dict[str, Any] | None, str]] = [
+            *((path, handler, "POST", schema, tag) for path, handler, schema, tag in _GENERATION),
+            ("/models", list_models, "GET", None, "openai"),
+            ("/models/{model_id:path}", get_model, "GET", None, "openai"),
+            ("/responses/{response_id}", get_response, "GET", None, "openai"),
+            ("/responses/{response_id}", delete_response, "DELETE", None, "openai"),
         ]
-        for path, handler, method, schema in endpoints:
+        for path, handler, method, schema, tag in endpoints:
             app.router.add_api_route(
                 prefix + path,
                 handler,
                 methods=[method],
                 openapi_extra=schema,
                 include_in_schema=prefix == "/v1",  # document each endpoint once, under /v1
-                tags=["openai"],
+                tags=[tag],
                 route_class_override=_PlainRoute if schema is not None else APIRoute,
             )
     app.router.add_api_route("/health", health, methods=["GET"], tags=["ops"])

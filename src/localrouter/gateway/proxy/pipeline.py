@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any, TypeVar
 
 import httpx
@@ -33,23 +35,24 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive
 
 from localrouter.gateway.access_log import AccessRecord
+from localrouter.gateway.apis.common import Api
+from localrouter.gateway.apis.response_store import ResponseStore
 from localrouter.gateway.auth import request_client
 from localrouter.gateway.errors import ApiError
 from localrouter.gateway.metrics import error_kind
+from localrouter.gateway.proxy.client_apis import ClientApi
 from localrouter.gateway.proxy.fallback import AllFailed, Outcome, error_text, run_chain
-from localrouter.gateway.proxy.providers import Target, scrub
+from localrouter.gateway.proxy.providers import ANTHROPIC_CLIENT_HEADERS, Target, scrub
 from localrouter.gateway.proxy.routing import (
     AUTO_MODELS,
     Chain,
     Resolved,
-    chat_text,
     direct_chain,
     model_not_found,
-    prompt_text,
     resolve_model,
     tier_chain,
 )
-from localrouter.gateway.proxy.streaming import DONE_EVENT, SseRelay, error_event
+from localrouter.gateway.proxy.streams import Relay
 from localrouter.gateway.request_body import parse_json_body
 from localrouter.gateway.shutdown import SHUTDOWN_MESSAGE, ShuttingDown, shutdown_error
 from localrouter.gateway.state import GatewayState, gateway_state
@@ -103,45 +106,6 @@ def _too_large(limit: int) -> ApiError:
         f"the request body is larger than the limit of {limit} bytes (server.max_body_bytes)",
         "request_too_large",
     )
-
-
-def _missing(name: str) -> ApiError:
-    return ApiError(
-        400, f"'{name}' is a required property", "missing_required_parameter", param=name
-    )
-
-
-def _invalid(name: str, why: str) -> ApiError:
-    return ApiError(400, f"'{name}' {why}", "invalid_parameter", param=name)
-
-
-def _check_fields(body: dict[str, Any], kind: str) -> str:
-    """The few checks routing depends on; the upstream validates the rest."""
-    model = body.get("model")
-    if model is None:
-        raise _missing("model")
-    if not isinstance(model, str) or not model:
-        raise _invalid("model", "must be a non-empty string")
-    if kind == "chat":
-        messages = body.get("messages")
-        if messages is None:
-            raise _missing("messages")
-        if not isinstance(messages, list) or not messages:
-            raise _invalid("messages", "must be a non-empty array of messages")
-        for index, message in enumerate(messages):
-            if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-                raise _invalid(f"messages[{index}]", "must be an object with a string 'role'")
-    elif kind in ("completions", "embeddings"):
-        name = "prompt" if kind == "completions" else "input"
-        value = body.get(name)
-        if value is None:
-            raise _missing(name)
-        if not isinstance(value, str | list):
-            raise _invalid(name, "must be a string or an array")
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise _invalid("stream", "must be a boolean")
-    return model
 
 
 def _headers(request_id: str, decision: Decision | None, target: Target | None) -> dict[str, str]:
@@ -252,13 +216,19 @@ def _usage_tokens(usage: Any) -> tuple[int | None, int | None]:
     )
 
 
-class GenerationRequest:
-    """One generation request on its way through the gateway."""
+def _by_api(targets: list[Target]) -> list[tuple[Api, list[Target]]]:
+    """Consecutive targets of the same provider API: each run gets one translated body."""
+    return [(api, list(group)) for api, group in groupby(targets, lambda t: t.provider.api)]
 
-    def __init__(self, request: Request, kind: str, path: str) -> None:
+
+class GenerationRequest:
+    """One generation request on its way through the gateway; ``api`` is the client API's
+    adapter (what differs between chat, Responses and Anthropic Messages)."""
+
+    def __init__(self, request: Request, api: ClientApi) -> None:
         self.request = request
-        self.kind = kind
-        self.upstream_path = path
+        self.api = api
+        self.kind = api.kind
         self.state = gateway_state(request.scope)
         self.settings = self.state.settings.current  # one snapshot for the whole request
         self.started = time.perf_counter()
@@ -288,27 +258,26 @@ class GenerationRequest:
 
     async def _handle(self) -> Response:
         settings = self.settings
+        api = self.api
         body = await read_json(self.request, settings.server.max_body_bytes)
-        model = _check_fields(body, self.kind)
-        self.entry.requested_model = model
-        stream = bool(body.get("stream")) and self.kind != "embeddings"
+        requested = api.check(body)
+        self.entry.requested_model = requested
+        # An alias names the model used instead (clients that always send their own names).
+        model = settings.routing.aliases.get(requested, requested)
+        stream = api.stream
         self.entry.stream = stream
         resolved = resolve_model(model, settings)
-        self._check_allowed(model, resolved)
+        self._check_allowed(requested, model, resolved)
+        await api.prepare(self.state.responses() if self.kind == "responses" else None)
 
-        if self.kind == "chat":
-            text = chat_text(body["messages"], settings.routellm.classify)
-        elif self.kind == "completions":
-            text = prompt_text(body["prompt"])
-        else:
-            text = prompt_text(body["input"])
-            if resolved.routed:
-                raise ApiError(
-                    400,
-                    f"embeddings are not routed: name a provider/model instead of {model!r}",
-                    "model_not_supported",
-                    param="model",
-                )
+        text = api.prompt(settings.routellm.classify)
+        if self.kind == "embeddings" and resolved.routed:
+            raise ApiError(
+                400,
+                f"embeddings are not routed: name a provider/model instead of {requested!r}",
+                "model_not_supported",
+                param="model",
+            )
         if settings.access_log.include_prompts:
             self.entry.prompt = text
 
@@ -322,7 +291,7 @@ class GenerationRequest:
         entry.routing_error = decision.routing_error
 
         strip_usage = False
-        if stream and "stream_options" not in body:
+        if stream and api.api == "openai-chat" and "stream_options" not in body:
             # Ask for the final usage chunk (token counts for the log); the relay removes it
             # again, so the client gets what it asked for.
             body["stream_options"] = {"include_usage": True}
@@ -330,42 +299,70 @@ class GenerationRequest:
 
         upstreams = self.state.upstreams
         secrets = self.state.secrets(settings)
+        if api.api == "anthropic":
+            passed = {
+                name: value
+                for name in ("anthropic-version", "anthropic-beta")
+                if (value := self.request.headers.get(name))
+            }
+            ANTHROPIC_CLIENT_HEADERS.set(passed or None)  # this request's task only
 
         async def run(targets: list[Target], earlier: list[dict[str, Any]]) -> Outcome:
-            """The fallback chain over ``targets``; ``earlier`` attempts lead the trail.
-            Raced by the client's disconnect until the answer (or a stream's first bytes)."""
-            trail: list[dict[str, Any]] = []
-            chain = run_chain(
-                upstreams,
-                targets,
-                self.upstream_path,
-                body,
-                stream=stream,
-                secrets=secrets,
-                on_retry=self._on_retry,
-                trail=trail,
+            """The fallback chain over ``targets``, each run of same-API targets with its
+            own body; ``earlier`` attempts lead the trail. Raced by the client's disconnect
+            until the answer (or a stream's first bytes)."""
+            attempts = list(earlier)
+            refused: ApiError | None = None
+            for target_api, group in _by_api(targets):
+                try:
+                    payload = api.payload(target_api)
+                except ApiError as exc:  # this API cannot express the request: skip its run
+                    refused = refused or exc
+                    attempts += [
+                        {"model": t.ref, "status": None, "error": f"skipped: {exc.message}"}
+                        for t in group
+                    ]
+                    continue
+                trail: list[dict[str, Any]] = []
+                chain = run_chain(
+                    upstreams,
+                    group,
+                    api.path(target_api),
+                    payload,
+                    stream=stream,
+                    secrets=secrets,
+                    on_retry=self._on_retry,
+                    trail=trail,
+                )
+                try:
+                    outcome = await unless_disconnected(self.request.receive, chain)
+                except ClientGone:
+                    if trail and trail[-1]["error"] == "cancelled":
+                        trail[-1]["error"] = _CLIENT_GONE  # the attempt in flight
+                    entry.attempts = attempts + trail
+                    raise client_gone() from None
+                except asyncio.CancelledError:
+                    # The shutdown deadline passed: the attempt in flight ends the trail.
+                    if trail and trail[-1]["error"] == "cancelled":
+                        trail[-1]["error"] = SHUTDOWN_MESSAGE
+                    entry.attempts = attempts + trail
+                    raise
+                except AllFailed as exc:
+                    attempts += exc.attempts
+                    continue
+                outcome.attempts[:0] = attempts
+                return outcome
+            entry.attempts = attempts
+            if refused is not None and all(
+                str(a["error"]).startswith("skipped: ") for a in attempts
+            ):
+                raise refused  # nothing could take the request: say which feature
+            raise ApiError(
+                502,
+                f"all upstreams failed: {AllFailed(attempts).summary()}",
+                "upstream_unavailable",
+                attempts=attempts,
             )
-            try:
-                return await unless_disconnected(self.request.receive, chain)
-            except ClientGone:
-                if trail and trail[-1]["error"] == "cancelled":
-                    trail[-1]["error"] = _CLIENT_GONE  # the attempt in flight
-                entry.attempts = earlier + trail
-                raise client_gone() from None
-            except asyncio.CancelledError:
-                # The shutdown deadline passed: the attempt in flight ends the trail.
-                if trail and trail[-1]["error"] == "cancelled":
-                    trail[-1]["error"] = SHUTDOWN_MESSAGE
-                entry.attempts = earlier + trail
-                raise
-            except AllFailed as exc:
-                entry.attempts = earlier + exc.attempts
-                raise ApiError(
-                    502,
-                    f"all upstreams failed: {exc.summary()}",
-                    "upstream_unavailable",
-                    attempts=entry.attempts,
-                ) from None
 
         targets = list(decision.chain.targets)
         outcome = await run(targets, [])
@@ -374,9 +371,8 @@ class GenerationRequest:
             # it, from the same model on (token counts of this stream stay unknown).
             del body["stream_options"]
             strip_usage = False
-            earlier = outcome.attempts
-            outcome = await run(targets[targets.index(outcome.target) :], earlier)
-            outcome.attempts[:0] = earlier
+            outcome = await run(targets[targets.index(outcome.target) :], outcome.attempts)
+        target_api = outcome.target.provider.api
         entry.attempts = outcome.attempts
         entry.provider = outcome.target.provider_name
         entry.model = outcome.target.model
@@ -386,36 +382,62 @@ class GenerationRequest:
 
         if not outcome.ok:
             # An upstream error answer (the caller's bad parameter, or the 429 / context-length
-            # error that ended the chain): pass it on.
+            # error that ended the chain): pass it on, in the client's error shape.
             message = scrub(error_text(outcome.content), secrets)
-            self.finish(outcome.response.status_code, message)
-            content = scrub(outcome.content.decode("utf-8", "replace"), secrets).encode()
+            status, content = api.upstream_error(
+                target_api, outcome.response.status_code, outcome.content
+            )
+            self.finish(status, message)
+            content = scrub(content.decode("utf-8", "replace"), secrets).encode()
             return Response(
                 content,
-                outcome.response.status_code,
+                status,
                 headers=headers,
                 media_type=outcome.response.headers.get("content-type", _JSON),
             )
         if stream:
-            relay = SseRelay(strip_usage_chunk=strip_usage)
+            relay = api.relay(target_api, strip_usage)
+            media_type = "text/event-stream"
+            if api.native(target_api):
+                media_type = outcome.response.headers.get("content-type", media_type)
             return StreamingResponse(
                 self._relay(outcome, relay, secrets),
                 status_code=outcome.response.status_code,
                 headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
-                media_type=outcome.response.headers.get("content-type", "text/event-stream"),
+                media_type=media_type,
             )
-        usage = outcome.body.get("usage") if isinstance(outcome.body, dict) else None
-        entry.input_tokens, entry.output_tokens = _usage_tokens(usage)
+        content = outcome.content
+        answer: dict[str, Any] | None = None
+        media_type = outcome.response.headers.get("content-type", _JSON)
+        try:
+            if api.native(target_api):  # parsed once already: a 2xx must be complete JSON
+                answer = outcome.body if isinstance(outcome.body, dict) else None
+            else:
+                answer = api.answer(target_api, content)
+                content = json.dumps(answer, ensure_ascii=False).encode()
+                media_type = _JSON
+        except ValueError:
+            if not api.native(target_api):
+                raise ApiError(
+                    502,
+                    f"upstream {outcome.target.ref} answered with a body that is not JSON",
+                    "upstream_error",
+                    headers=headers,
+                ) from None
+        entry.input_tokens, entry.output_tokens = _usage_tokens(
+            answer.get("usage") if answer is not None else None
+        )
+        await api.answered(self._store(), answer)
         self.finish(outcome.response.status_code, None)
         return Response(
-            outcome.content,
-            outcome.response.status_code,
-            headers=headers,
-            media_type=outcome.response.headers.get("content-type", _JSON),
+            content, outcome.response.status_code, headers=headers, media_type=media_type
         )
 
-    def _check_allowed(self, model: str, resolved: Resolved) -> None:
-        names = {model}
+    def _store(self) -> ResponseStore | None:
+        return self.state.responses() if self.kind == "responses" else None
+
+    def _check_allowed(self, requested: str, model: str, resolved: Resolved) -> None:
+        names = {requested, model}
         if model in AUTO_MODELS:
             names.update(AUTO_MODELS)
         if resolved.target is not None:
@@ -423,7 +445,7 @@ class GenerationRequest:
         if not any(self.client.allows(name) for name in names):
             raise ApiError(
                 403,
-                f"client {self.client.name!r} may not use the model {model!r}",
+                f"client {self.client.name!r} may not use the model {requested!r}",
                 "model_not_allowed",
                 param="model",
             )
@@ -434,7 +456,7 @@ class GenerationRequest:
         metrics.fallbacks.labels(target.provider_name).inc()
 
     async def _relay(
-        self, outcome: Outcome, relay: SseRelay, secrets: list[str]
+        self, outcome: Outcome, relay: Relay, secrets: list[str]
     ) -> AsyncIterator[bytes]:
         error: str | None = None
         status = outcome.response.status_code
@@ -456,19 +478,15 @@ class GenerationRequest:
             data = relay.finish()
             if data:
                 yield data
-            if not relay.complete:
-                # Ended (cleanly or by a closing connection) before the answer did.
-                error = (
-                    f"upstream {outcome.target.ref} ended the stream before the answer was complete"
-                )
-                status = 502
+            if relay.error is not None:
+                error, status = scrub(relay.error, secrets), 502
                 self.state.metrics.upstream_errors.labels(
                     outcome.target.provider_name, "truncated"
                 ).inc()
-                yield error_event(error)
-                yield DONE_EVENT
+            else:
+                await self.api.answered(self._store(), relay.response)
         except httpx.HTTPError as exc:
-            # Part of the answer is out: no fallback now; end the stream OpenAI-style.
+            # Part of the answer is out: no fallback now; end the stream in the client's API.
             error = scrub(
                 f"upstream {outcome.target.ref} failed mid-stream: {type(exc).__name__}: {exc}",
                 secrets,
@@ -477,13 +495,11 @@ class GenerationRequest:
                 outcome.target.provider_name, "midstream"
             ).inc()
             status = 502  # logged as the upstream failure it was (the client saw 200 + error)
-            yield error_event(error)
-            yield DONE_EVENT
+            yield relay.fail(error)
         except ShuttingDown:
-            # The grace period of a shutdown ended mid-stream: end it OpenAI-style.
+            # The grace period of a shutdown ended mid-stream: end it in the client's API.
             error, status = SHUTDOWN_MESSAGE, 503
-            yield error_event(error, "gateway_shutting_down", "service_unavailable")
-            yield DONE_EVENT
+            yield relay.fail(error, status=503)
         except (asyncio.CancelledError, GeneratorExit):
             if self.state.drain.expired:  # cancelled by the server at the end of a shutdown
                 error, status = SHUTDOWN_MESSAGE, 503

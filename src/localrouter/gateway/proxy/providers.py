@@ -12,10 +12,12 @@ import http.cookiejar
 import os
 import urllib.request
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import httpx
 
+from localrouter.gateway.apis.anthropic_messages import upstream_headers
 from localrouter.gateway.proxy.transport import FastHTTPTransport
 from localrouter.gateway.secret_values import configured_secrets
 from localrouter.settings import ProviderSettings, Settings
@@ -43,6 +45,21 @@ class Target:
     @property
     def provider_name(self) -> str:
         return self.provider.name
+
+
+# An Anthropic client's own ``anthropic-version`` / ``anthropic-beta`` headers, set by the
+# pipeline for the request in flight: a native request needs the betas its body relies on.
+# (A context variable, so the fallback chain's request building needs no extra argument.)
+ANTHROPIC_CLIENT_HEADERS: ContextVar[dict[str, str] | None] = ContextVar(
+    "anthropic_client_headers", default=None
+)
+
+# The generation path of each provider API, under its base_url (which ends in /v1).
+API_PATHS = {
+    "openai-chat": "/chat/completions",
+    "openai-responses": "/responses",
+    "anthropic": "/messages",
+}
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -130,7 +147,13 @@ class Upstreams:
         if provider.headers:
             headers.update(provider.headers)
         key = provider.resolve_api_key()
-        if key:
+        if provider.api == "anthropic":
+            # x-api-key; anthropic-version / -beta from the client, the configured headers or
+            # the default version
+            client = ANTHROPIC_CLIENT_HEADERS.get()
+            wanted = {**provider.headers, **client} if client else provider.headers
+            headers.update(upstream_headers(key, wanted))
+        elif key:
             headers["authorization"] = f"Bearer {key}"
         raw_url = provider.base_url + path
         url = self._urls.get(raw_url)

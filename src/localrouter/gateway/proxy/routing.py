@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from localrouter.gateway.apis.prompt_text import chat_prompt_text
 from localrouter.gateway.errors import ApiError
 from localrouter.gateway.proxy.providers import Target, split_ref, target_for
 from localrouter.routers.base import Tier, other_tier
@@ -157,33 +158,10 @@ def _targets(settings: Settings, refs: list[str]) -> list[Target]:
     return [t for ref in refs if (t := target_for(settings, ref)) is not None]
 
 
-def _content_text(content: Any) -> str:
-    """Text of a message's content: a string, or the text parts of a list (images ignored)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, str):
-                parts.append(part)
-            elif (
-                isinstance(part, dict)
-                and isinstance(part.get("text"), str)
-                and part.get("type", "text") in ("text", "input_text")
-            ):
-                parts.append(part["text"])
-        return "\n".join(parts)
-    return ""
-
-
 def chat_text(messages: list[Any], classify: str) -> str:
-    """The text RouteLLM would see: the last user message, or all user turns joined."""
-    user = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-    if not user:
-        return ""
-    if classify == "all_user":
-        return "\n".join(_content_text(m.get("content")) for m in user)
-    return _content_text(user[-1].get("content"))
+    """The text RouteLLM sees for chat ``messages``: the human's latest request (or every
+    human turn), as for the other APIs (:mod:`localrouter.gateway.apis.prompt_text`)."""
+    return chat_prompt_text(messages, classify)
 
 
 def prompt_text(prompt: Any) -> str:
