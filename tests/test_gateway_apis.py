@@ -443,9 +443,14 @@ def test_messages_errors_in_anthropic_shape(
             model="chat/fail-503", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
         )
     assert failed.value.body["error"]["type"] == "api_error"  # type: ignore[index]
-    answer = httpx.post(gateway.base_url + "/messages", content=b"{not json")
+    json_type = {"content-type": "application/json"}
+    answer = httpx.post(gateway.base_url + "/messages", content=b"{not json", headers=json_type)
     assert answer.status_code == 400
     assert answer.json()["type"] == "error"
+    assert answer.json()["error"]["type"] == "invalid_request_error"
+    # Refused before it reaches the endpoint (not JSON by its type), in Anthropic's shape too.
+    answer = httpx.post(gateway.base_url + "/messages", content=b"{}")
+    assert answer.status_code == 415
     assert answer.json()["error"]["type"] == "invalid_request_error"
 
 

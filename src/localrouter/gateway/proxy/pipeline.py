@@ -397,6 +397,7 @@ class GenerationRequest:
             )
         if stream:
             relay = api.relay(target_api, strip_usage)
+            relay.source = f"upstream {outcome.target.ref}"
             media_type = "text/event-stream"
             if api.native(target_api):
                 media_type = outcome.response.headers.get("content-type", media_type)

@@ -40,6 +40,7 @@ from localrouter.gateway.proxy.streaming import DONE_EVENT, SseRelay, error_even
 class Relay(Protocol):
     usage: dict[str, Any] | None
     error: str | None  # an error the upstream reported inside the stream
+    source: str  # who sends the stream, as error messages name it ("upstream provider/model")
 
     @property
     def response(self) -> Json | None: ...
@@ -57,13 +58,14 @@ class ChatRelay(SseRelay):
 
     response: Json | None = None
     error: str | None = None
+    source = "the upstream"
 
     def finish(self) -> bytes:
         out = super().finish()
         if self.complete:
             return out
         # Ended (cleanly or by a closing connection) before the answer did.
-        self.error = "the upstream ended the stream before the answer was complete"
+        self.error = f"{self.source} ended the stream before the answer was complete"
         return out + self.fail(self.error)
 
     def fail(self, message: str, status: int = 502) -> bytes:
@@ -88,6 +90,7 @@ class NativeRelay:
         self.usage: dict[str, Any] | None = None
         self.response: Json | None = None
         self.error: str | None = None
+        self.source = "the upstream"
         self._events = 0
         self._ended = False  # the upstream's end event arrived
 
@@ -101,7 +104,7 @@ class NativeRelay:
             self._note(text)
         if self._ended:
             return b""
-        self.error = "the upstream ended the stream before the answer was complete"
+        self.error = f"{self.source} ended the stream before the answer was complete"
         return self.fail(self.error)
 
     def _note(self, text: str) -> None:
@@ -188,6 +191,7 @@ class TranslatedRelay:
             self._to = _ChatEncoder(include_usage)
         self.usage: dict[str, Any] | None = None
         self.error: str | None = None  # the upstream's in-stream error, when it sent one
+        self.source = "the upstream"
         self._failed = False
         self._chat_ended = False
 
@@ -246,7 +250,7 @@ class TranslatedRelay:
         if self._failed:
             return out
         if not self._upstream_ended:
-            self.error = "the upstream ended the stream before the answer was complete"
+            self.error = f"{self.source} ended the stream before the answer was complete"
             return out + self._fail(502, self.error)
         tail = b"".join(encode(data, kind) for kind, data in self._to.finish())
         if self._client == "openai-chat":
