@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from localrouter.fileio import atomic_write_text
 from localrouter.paths import settings_path
@@ -32,11 +40,17 @@ class ServerSettings(_Strict):
     allow_remote_without_keys: bool = False
 
 
+ProviderApi = Literal["openai-chat", "openai-responses", "anthropic"]
+
+
 class ProviderSettings(_Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     base_url: str
+    api: ProviderApi = "openai-chat"
     api_key_env: str | None = None
     api_key: str | None = Field(default=None, repr=False)
+    api_key_file: Path | None = None  # a file holding only the key (the dashboard's, 0600)
+    _file_key: str | None = PrivateAttr(default=None)
     models: list[str] = []
     timeout_secs: Annotated[float, Field(gt=0)] = 120.0
     connect_timeout_secs: Annotated[float, Field(gt=0)] = 5.0
@@ -50,12 +64,21 @@ class ProviderSettings(_Strict):
         return value.rstrip("/")
 
     def resolve_api_key(self) -> str | None:
-        """The key from the config, else from the named environment variable."""
+        """The key from the config, else from the named environment variable, else the file."""
         if self.api_key:
             return self.api_key
         if self.api_key_env:
             return os.environ.get(self.api_key_env) or None
-        return None
+        return self._file_key
+
+    def model_post_init(self, context: object, /) -> None:
+        # Read once per settings snapshot, not on every request (settings are replaced whole).
+        if self.api_key_file:
+            try:
+                key = Path(self.api_key_file).expanduser().read_text("utf-8").strip()
+            except OSError:
+                key = ""
+            self._file_key = key or None
 
 
 def _check_model_refs(refs: list[str]) -> list[str]:
