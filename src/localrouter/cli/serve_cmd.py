@@ -114,6 +114,7 @@ def serve(
     from localrouter.cli.recorded_server import RecordedServer
     from localrouter.gateway.app import create_app
     from localrouter.gateway.auth import is_loopback
+    from localrouter.routellm.service import RouterService
 
     require_config(config)
     config_path = config or settings_path()
@@ -150,7 +151,9 @@ def serve(
         base,
     )
     print(f"LocalRouter listening on http://{_url_host(host)}:{bound_port}", flush=True)
-    _print_start(base, config_path, application.state.lr.router.status(), settings)
+    # A read-only look at the installed model (the gateway's own service starts in the lifespan).
+    model_status = RouterService(home, lambda: settings.routellm).status()
+    _print_start(base, config_path, model_status, settings)
     try:
         server.run(sockets=[sock])
     finally:
