@@ -13,6 +13,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -33,6 +34,7 @@ from localrouter.gateway.admin.common import update_settings as _update
 from localrouter.gateway.admin.providers_api import add_provider_routes, providers_view
 from localrouter.gateway.errors import ApiError
 from localrouter.gateway.state import GatewayState
+from localrouter.paths import routellm_dir
 from localrouter.routellm.errors import RouterModelError, RouterUnavailable
 from localrouter.routers.base import ROUTER_NAME, UnknownRouter, route
 from localrouter.settings import ProviderSettings
@@ -284,8 +286,12 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
 
     @api.get("/stats")
     async def get_stats(
-        request: Request, threshold: float | None = None, hours: float = 24.0
+        request: Request,
+        threshold: float | None = None,
+        hours: float = 24.0,
+        presets: str | None = None,
     ) -> dict[str, Any]:
+        """``presets`` (e.g. ``0.1,0.3,0.5``): the strong share at each of those too."""
         state = _state(request)
         settings = state.settings.current
         if threshold is None:
@@ -297,7 +303,7 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
         now = datetime.now(UTC)
         rows = await run_in_threadpool(traffic.rows_since, state, now - timedelta(hours=hours))
         strong_chain = settings.routing.strong
-        return stats.compute_stats(
+        result = stats.compute_stats(
             rows,
             threshold=threshold,
             hours=hours,
@@ -305,6 +311,13 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
             prices=settings.prices,
             strong_model=strong_chain[0] if strong_chain else None,
         )
+        if presets:
+            cutoff = (now - timedelta(hours=hours)).timestamp()
+            rates = [r.win_rate for r in rows if r.win_rate is not None and r.ts >= cutoff]
+            result["share_at"] = {
+                f"{t:g}": stats.strong_share(rates, t) for t in _thresholds(presets)
+            }
+        return result
 
     @api.post("/calibrate")
     async def calibrate(request: Request) -> dict[str, Any]:
@@ -326,6 +339,17 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
 
     add_provider_routes(api)
     return api
+
+
+def _thresholds(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",")[:10] if part.strip()]
+    except ValueError:
+        message = "presets must be numbers separated by commas"
+        raise ApiError(400, message, "invalid_parameter") from None
+    if not all(0.0 <= v <= 1.0 for v in values):
+        raise ApiError(400, "presets must be between 0 and 1", "invalid_parameter")
+    return values
 
 
 def _matches(
@@ -354,7 +378,21 @@ async def _router_action(
     """One of the router service's actions, run off the event loop; its status answer."""
     state = _state(request)
     router = state.router_model
-    return _with_config(state, await _router_call(lambda: action(router)))
+    return _with_config(state, await _router_call(lambda: _with_disk_size(action(router))))
+
+
+def _with_disk_size(status: dict[str, Any]) -> dict[str, Any]:
+    """``disk_bytes``: what deleting the installed model frees (the dashboard's dialog)."""
+    home = status.get("home")
+    size: int | None = None
+    if status.get("installed") and home and not status.get("configured_model_dir"):
+        try:  # delete removes the whole folder: versions and the download cache
+            folder = routellm_dir(Path(home))
+            size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        except OSError:
+            size = None
+    status["disk_bytes"] = size
+    return status
 
 
 def _with_config(state: GatewayState, status: dict[str, Any]) -> dict[str, Any]:
