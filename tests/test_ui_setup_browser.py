@@ -198,6 +198,8 @@ def test_row_details_open_by_keyboard(page: Page, gateway: GatewayProcess, shots
     row = page.locator("#requests-body tr.row").first
     expect(row).to_be_visible(timeout=WAIT)
     expect(page.locator("#requests-count")).to_contain_text("Showing 1 of 1 request")
+    # All the traffic is recent: the period follows it.
+    expect(page.locator("#period")).to_have_value("1", timeout=WAIT)
     expect(row).to_have_attribute("aria-expanded", "false")
     row.focus()
     page.keyboard.press("Enter")

@@ -799,7 +799,7 @@
     const baseUrl = $("provider-url").value.trim();
     const problem = !/^[A-Za-z0-9_.-]+$/.test(name)
       ? "the name may use letters, digits, '.', '_' and '-'"
-      : !/^https?:\/\//.test(baseUrl) ? "the base URL must start with http:// or https://" : null;
+      : !/^https?:\/\//.test(baseUrl) ? "the base URL must begin with http(s)://" : null;
     if (problem) {
       showError("provider-form", "Cannot save the provider", new Error(problem));
       return;
@@ -1307,12 +1307,16 @@
   async function followData() {
     if (state.periodChosen) return;
     try {
-      const week = await api("GET", "/api/stats?hours=168");
-      const first = (week.series || []).find((b) => b.strong + b.weak + b.direct > 0);
-      if (!first) return;
-      const ageHours = (Date.now() - new Date(first.t).getTime()) / 3_600_000;
-      const fits = [1, 6, 24, 168].find((h) => ageHours < h - week.bucket_secs / 3600) ?? 168;
-      if (!state.periodChosen) $("period").value = String(fits);
+      const total = async (hours) => (await api("GET", `/api/stats?hours=${hours}`)).total;
+      const week = await total(168);
+      if (!week) return;
+      for (const hours of [1, 6, 24]) {
+        if ((await total(hours)) === week) {
+          if (!state.periodChosen) $("period").value = String(hours);
+          return;
+        }
+      }
+      if (!state.periodChosen) $("period").value = "168";
     } catch {
       // the regular refresh reports errors
     }
