@@ -182,6 +182,9 @@ def test_cancel_a_download(
     expect(page.locator("#download-progress")).to_be_visible()
     expect(page.locator("#download-text")).to_contain_text(WEIGHTS, timeout=WAIT)
     page.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#notice")).to_contain_text(
+        "The partial files are kept: the next download resumes from them.", timeout=WAIT
+    )
     expect(page.locator("#router-state")).to_have_text("not downloaded", timeout=WAIT)
     expect(page.locator("#download-progress")).to_be_hidden()
     expect(page.get_by_role("button", name="Download", exact=True)).to_be_enabled()
@@ -497,6 +500,11 @@ def test_delete_with_confirmation_then_an_api_error_is_shown(
     dialog = page.get_by_role("dialog")
     page.get_by_role("button", name="Delete…").click()
     expect(dialog).to_be_visible()
+    # Honest: without the model, auto traffic goes to the strong tier; the size is shown.
+    expect(dialog).to_contain_text("every localrouter/auto request goes to the strong tier")
+    expect(dialog).to_contain_text("(first fast/big)")
+    expect(dialog.locator("#delete-size")).to_have_text(re.compile(r"^about [\d.]+ (kB|MB|GB)$"))
+    assert "weak tier" not in dialog.inner_text()
     shots.take(page, "delete-confirmation")
     dialog.get_by_role("button", name="Keep it").click()
     expect(dialog).to_be_hidden()
@@ -506,6 +514,9 @@ def test_delete_with_confirmation_then_an_api_error_is_shown(
     dialog.get_by_role("button", name="Delete").click()
     expect(page.locator("#router-state")).to_have_text("not downloaded", timeout=WAIT)
     assert router_state(gateway) == "not_downloaded"
+    expect(page.locator("#routing-banner")).to_contain_text(
+        "(the router model is not downloaded): every request goes to the strong tier"
+    )
 
     # The API refuses a prediction without a model; the page says so in its alert region.
     page.get_by_label("Prompt").fill("Is anyone there?")

@@ -1460,9 +1460,8 @@
       const pctOff = c.all_strong_usd > 0 ? Math.round((c.saved_usd / c.all_strong_usd) * 100) : 0;
       el.textContent =
         `Spent ${fmtUsd(c.actual_usd)} instead of ${fmtUsd(c.all_strong_usd)} (${pctOff >= 0 ? "−" : "+"}${Math.abs(pctOff)}%) ` +
-        `on ${routed} routed request${routed === 1 ? "" : "s"}, against sending each to ${target}, ` +
-        `the strong chain's first model when it was made; ` +
-        `${c.strong_requests_avoided} went to the weak tier.`;
+        `on ${routed} routed request${routed === 1 ? "" : "s"}, compared with sending each to ${target} ` +
+        `(the strong chain's first model at the time); ${c.strong_requests_avoided} went to the weak tier.`;
     } else {
       const missing = (c.missing_prices || []).join(", ");
       el.textContent =
