@@ -228,6 +228,10 @@ def test_try_it_then_unload_and_reload(
     expect(page.locator("#try-threshold")).to_have_text("at threshold 0.30")
     expect(page.locator("#try-tokens")).to_have_text(re.compile(r"^\d+$"))
     expect(page.locator("#try-latency")).to_have_text(re.compile(r"\d+ ms$|s$"))
+    # Try it names the model the prompt would go to: the first of the decided tier's chain.
+    tier = page.locator("#try-route").inner_text()
+    first = {"strong": "fast/big", "weak": "local/small"}[tier]
+    expect(page.locator("#try-model")).to_have_text(f"{first} (first of the {tier} chain)")
     expect(page.locator("#router-state")).to_have_text("ready", timeout=WAIT)
     expect(page.locator("#router-memory")).to_have_text(re.compile(r"\d+ MB"), timeout=WAIT)
     shots.take(page, "try-it-ready")
@@ -238,9 +242,20 @@ def test_try_it_then_unload_and_reload(
     assert router_state(gateway) == "downloaded"
     shots.take(page, "unloaded")
 
-    page.get_by_role("button", name="Predict").click()  # loads the model again
+    page.get_by_role("button", name="Load now").click()
     expect(page.locator("#router-state")).to_have_text("ready", timeout=WAIT)
+    expect(page.get_by_role("button", name="Load now")).to_be_hidden()
     assert router_state(gateway) == "ready"
+
+    # Examples, Ctrl+Enter and a short history of the last predictions.
+    page.get_by_role("button", name="Easy fact").click()
+    expect(page.locator("#try-prompt")).to_have_value("What is the capital of France?")
+    expect(page.locator("#try-history li")).to_have_count(2, timeout=WAIT)
+    page.get_by_label("Prompt").fill("Write a sonnet about the sea.")
+    page.get_by_label("Prompt").press("Control+Enter")
+    expect(page.locator("#try-history li")).to_have_count(3, timeout=WAIT)
+    expect(page.locator("#try-history li").first).to_contain_text("Write a sonnet")
+    shots.take(page, "try-it-history")
 
 
 def test_threshold_change_routes_the_next_request(
