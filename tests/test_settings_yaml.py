@@ -70,3 +70,21 @@ def test_adding_and_removing_a_provider_touches_only_that_item(tmp_path: Path) -
     assert "# the cheap one" in text and "name: new" not in text
     assert [p.name for p in load_settings(path).providers] == ["fast", "local"]
     assert "name: new" in (tmp_path / "settings.yaml.bak").read_text("utf-8")
+
+
+def test_a_file_in_pyyaml_style_keeps_its_list_style(tmp_path: Path) -> None:
+    path = tmp_path / "settings.yaml"
+    text = (
+        "providers:\n"
+        "- name: fast\n"
+        "  base_url: http://127.0.0.1:9/v1\n"
+        "routing:\n"
+        "  strong:\n"
+        "  - fast/big\n"
+        "  weak:\n"
+        "  - fast/small\n"
+    )
+    path.write_text(text, "utf-8")
+    store = SettingsStore(load_settings(path), path)
+    store.update(lambda data: data["routing"].update(threshold=0.4))
+    assert path.read_text("utf-8") == text + "  threshold: 0.4\n"

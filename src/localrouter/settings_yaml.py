@@ -16,6 +16,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.util import load_yaml_guess_indent
 
 from localrouter.fileio import atomic_write_text
 
@@ -24,10 +26,18 @@ Data = dict[str, Any]
 ItemDefaults = Mapping[str, Mapping[str, Any]]
 
 
-def _yaml() -> YAML:
+def _yaml(text: str) -> YAML:
     yaml = YAML()  # round-trip
     yaml.preserve_quotes = True
-    yaml.indent(mapping=2, sequence=4, offset=2)
+    sequence, offset = 4, 2  # "  - item" under its key, unless the file does otherwise
+    if text.strip():
+        try:  # keep the file's own list style (PyYAML writes "- item" at the key's column)
+            _, guessed, seq_offset = load_yaml_guess_indent(text)
+            if seq_offset is not None and guessed:
+                sequence, offset = guessed, seq_offset
+        except YAMLError:
+            pass  # the round-trip load reports it
+    yaml.indent(mapping=2, sequence=sequence, offset=offset)
     return yaml
 
 
@@ -41,8 +51,8 @@ def save_change(
     """Write ``new`` into the file at ``path``, changing only what differs from ``old``.
 
     The file's current text is copied to ``settings.yaml.bak`` first; the write is atomic."""
-    yaml = _yaml()
     text = path.read_text(encoding="utf-8") if path.exists() else ""
+    yaml = _yaml(text)
     doc = yaml.load(text) if text.strip() else None
     if not isinstance(doc, CommentedMap):
         doc = CommentedMap()
