@@ -142,7 +142,7 @@ def test_add_a_provider_test_it_and_route_to_it(
     row = page.locator('#providers-body tr[data-provider="fake"]')
     expect(row).to_be_visible(timeout=WAIT)
     expect(row).to_contain_text("stored")
-    expect(row.locator("td.conn")).to_have_text("answers (1 models)", timeout=WAIT)
+    expect(row.locator("td.conn")).to_have_text("answers (1 model)", timeout=WAIT)
     assert TYPED_KEY not in page.content()
     # The upstream got the key with the model-list request; the key is in a 0600 file.
     [listing] = [r for r in upstream.requests if r.path.endswith("/models")]
@@ -160,6 +160,7 @@ def test_add_a_provider_test_it_and_route_to_it(
     expect(page.locator("#chain-weak")).to_contain_text(MODEL, timeout=WAIT)
     models.get_by_role("button", name=f"Add {MODEL} to the strong chain").click()
     expect(page.locator("#chain-strong")).to_contain_text(MODEL, timeout=WAIT)
+    expect(models.get_by_role("button", name=f"{MODEL} is in the strong chain")).to_be_disabled()
     page.get_by_role("button", name="Remove openai/gpt-4o").click()
     expect(page.locator("#chain-strong")).not_to_contain_text("openai/gpt-4o", timeout=WAIT)
     page.get_by_role("button", name="Remove ollama/llama3.2").click()

@@ -675,7 +675,7 @@
       cell(API_NAMES[p.api] || p.api);
       cell(keyText(p));
       const test = state.tests[p.name];
-      const status = cell(test ? (test.ok ? `answers (${test.models.length} models)` : test.error || "no answer") : "not tested", "conn");
+      const status = cell(test ? (test.ok ? `answers (${test.models.length} model${test.models.length === 1 ? "" : "s"})` : test.error || "no answer") : "not tested", "conn");
       status.dataset.ok = test ? String(test.ok) : "unknown";
       const actions = cell("", "actions");
       const mk = (label, aria, fn) => {
@@ -720,9 +720,10 @@
       for (const tier of ["strong", "weak"]) {
         const b = document.createElement("button");
         b.type = "button";
-        b.textContent = `Add to ${tier}`;
-        b.setAttribute("aria-label", `Add ${ref} to the ${tier} chain`);
-        b.disabled = !state.settings || state.settings.routing[tier].includes(ref);
+        const inChain = Boolean(state.settings) && state.settings.routing[tier].includes(ref);
+        b.textContent = inChain ? `In the ${tier} chain` : `Add to ${tier}`;
+        b.setAttribute("aria-label", inChain ? `${ref} is in the ${tier} chain` : `Add ${ref} to the ${tier} chain`);
+        b.disabled = !state.settings || inChain;
         b.addEventListener("click", async () => {
           await setChain(tier, [...state.settings.routing[tier], ref], `${ref} added to the ${tier} chain`);
           showProviderModels(test.models.length ? ref.split("/", 1)[0] : name);
