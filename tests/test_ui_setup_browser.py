@@ -9,6 +9,7 @@ test-artifacts/ui/ (after those of test_ui_browser.py when both run).
 
 from __future__ import annotations
 
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -243,3 +244,19 @@ def test_phone_layout_puts_tier_and_win_rate_first(
     expect(tab.locator("#routing-banner")).to_be_visible()
     shots.take(tab, "phone-390")
     context.close()
+
+
+def test_a_failed_download_is_not_announced_as_started(
+    page: Page, gateway: GatewayProcess, shots: _Shots
+) -> None:
+    # This gateway's hub is unreachable: the download fails at once.
+    page.get_by_role("button", name="Download the router model").click()
+    expect(page.locator("#router-state")).to_have_text("failed", timeout=WAIT)
+    expect(page.locator("#router-error")).to_be_visible()
+    expect(page.locator("#notice")).not_to_have_class(re.compile(r"\bshow\b"))
+    assert page.locator("#notice").evaluate("el => getComputedStyle(el).opacity") == "0"
+    expect(page.locator("#routing-banner")).to_contain_text(
+        "(the router model's download failed): every request goes to the strong tier"
+    )
+    expect(page.locator("#setup-model-text")).to_contain_text("Failed:")
+    shots.take(page, "download-failed")

@@ -139,9 +139,15 @@
     noticeTimer = setTimeout(() => el.classList.remove("show"), ms);
   }
 
+  // At once, without the fade: what it said must not stand beside what replaced it.
   function hideNotice() {
+    const el = $("notice");
     clearTimeout(noticeTimer);
-    $("notice").classList.remove("show");
+    if (!el.classList.contains("show")) return;
+    el.style.transition = "none";
+    el.classList.remove("show");
+    void el.offsetWidth; // apply the change before the transition comes back
+    el.style.transition = "";
   }
 
   function setConnection(ok) {
@@ -353,7 +359,10 @@
     if (state.settings && state.settings.routing.router !== "bert") return null;
     if (s.state === "not_downloaded") return "the router model is not downloaded";
     if (s.state === "downloading") return "the router model is still downloading";
-    if (s.state === "failed") return "the router model failed to load";
+    if (s.state === "failed") {
+      return s.installed || s.configured_model_dir
+        ? "the router model failed to load" : "the router model's download failed";
+    }
     return null;
   }
 
