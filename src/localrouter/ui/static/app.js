@@ -1367,9 +1367,11 @@
       const total = data.total ?? rows.length;
       renderRequests(rows);
       const filtered = $("filter-tier").value || $("filter-status").value || $("filter-model").value.trim();
-      $("requests-count").textContent = total
+      const count = total
         ? `Showing ${rows.length} of ${total} request${total === 1 ? "" : "s"}${filtered ? " matching the filter" : ""} (since the gateway started).`
         : "";
+      // A live region: rewritten only when it changes, so it is not announced every poll.
+      if ($("requests-count").textContent !== count) $("requests-count").textContent = count;
       const more = $("btn-more");
       more.hidden = rows.length >= total;
       more.textContent = `Load ${Math.min(50, total - rows.length)} more`;
