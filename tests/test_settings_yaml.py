@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from localrouter.gateway.state import SettingsStore
-from localrouter.settings import load_settings
+from localrouter.settings import SettingsError, load_settings
 
 USER_FILE = """\
 # My gateway. Keep this comment.
@@ -88,3 +90,13 @@ def test_a_file_in_pyyaml_style_keeps_its_list_style(tmp_path: Path) -> None:
     store = SettingsStore(load_settings(path), path)
     store.update(lambda data: data["routing"].update(threshold=0.4))
     assert path.read_text("utf-8") == text + "  threshold: 0.4\n"
+
+
+def test_a_file_broken_by_hand_is_refused_and_left_alone(tmp_path: Path) -> None:
+    store, path = _store(tmp_path)
+    broken = USER_FILE + "routing: [unclosed\n"
+    path.write_text(broken, "utf-8")
+    with pytest.raises(SettingsError, match="not valid YAML"):
+        store.update(lambda data: data["routing"].update(threshold=0.55))
+    assert path.read_text("utf-8") == broken
+    assert store.current.routing.threshold == 0.3  # nothing applied

@@ -20,6 +20,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from localrouter.fileio import atomic_write_text
+from localrouter.settings import SettingsError
 
 Data = dict[str, Any]
 # For items new to a named list: fields with these values are the defaults, left unwritten.
@@ -53,7 +54,14 @@ def save_change(
     The file's current text is copied to ``settings.yaml.bak`` first; the write is atomic."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     yaml = _yaml(text)
-    doc = yaml.load(text) if text.strip() else None
+    try:
+        doc = yaml.load(text) if text.strip() else None
+    except YAMLError as exc:
+        problem = str(getattr(exc, "problem", None) or "a syntax error")
+        raise SettingsError(
+            f"{path} was changed by hand and is not valid YAML now ({problem}); "
+            "fix it before changing settings here"
+        ) from None
     if not isinstance(doc, CommentedMap):
         doc = CommentedMap()
     _merge(doc, old, new, item_defaults or {})
