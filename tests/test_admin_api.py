@@ -175,6 +175,63 @@ def test_requests_come_newest_first(harness: Harness) -> None:
     assert_openai_error(harness.client.get("/api/requests", params={"limit": "many"}), 400, "limit")
 
 
+def test_requests_page_with_a_total_and_filters(harness: Harness) -> None:
+    for minutes in range(60, 0, -1):  # 60 requests, the newest last
+        tier = "strong" if minutes % 3 == 0 else "weak"
+        model = "openai/gpt-4o" if tier == "strong" else "ollama/llama3.2"
+        status = "error" if minutes == 7 else "success"
+        harness.log.write(entry(minutes, tier, 0.5, model, status=status))
+    first = harness.client.get("/api/requests").json()
+    assert (first["total"], len(first["requests"]), first["offset"]) == (60, 50, 0)
+    assert first["requests"][0]["request_id"] == "req-1-weak"
+    rest = harness.client.get("/api/requests", params={"offset": 50}).json()
+    assert [r["request_id"] for r in rest["requests"]][-1] == "req-60-strong"
+    assert len(rest["requests"]) == 10
+
+    strong = harness.client.get("/api/requests", params={"tier": "strong", "limit": 5}).json()
+    assert strong["total"] == 20 and {r["tier"] for r in strong["requests"]} == {"strong"}
+    errors = harness.client.get("/api/requests", params={"status": "error"}).json()
+    assert [r["request_id"] for r in errors["requests"]] == ["req-7-weak"]
+    by_model = harness.client.get("/api/requests", params={"model": "GPT-4O"}).json()
+    assert by_model["total"] == 20
+
+
+def test_requests_filter_shows_cross_tier_fallbacks(harness: Harness) -> None:
+    fell_back = entry(2, "weak", 0.9, "ollama/llama3.2")
+    fell_back.routed_tier = "strong"
+    harness.log.write(fell_back)
+    harness.log.write(entry(1, "weak", 0.1, "ollama/llama3.2"))
+    answer = harness.client.get("/api/requests", params={"tier": "fallback"}).json()
+    assert [r["request_id"] for r in answer["requests"]] == ["req-2-weak"]
+
+
+def test_savings_use_each_requests_own_baseline(harness: Harness) -> None:
+    # Logged while the strong chain began with gpt-4o; the chain changed since.
+    old = entry(2, "weak", 0.1, "ollama/llama3.2", tokens=(1_000_000, 0))
+    old.baseline_model = "openai/gpt-4o"
+    harness.log.write(old)
+    prices = {
+        "openai/gpt-4o": {"input": 2.5, "output": 10},
+        "openai/o3": {"input": 20, "output": 80},
+        "ollama/llama3.2": {"input": 0, "output": 0},
+    }
+    assert harness.client.put("/api/settings/prices", json=prices).status_code == 200
+    changed = harness.client.patch("/api/settings/routing", json={"strong": ["openai/o3"]})
+    assert changed.status_code == 200, changed.text
+    cost = harness.client.get("/api/stats").json()["cost"]
+    assert cost["priced"] is True
+    assert cost["all_strong_usd"] == pytest.approx(2.5)  # gpt-4o's price, not o3's
+    assert cost["baseline_models"] == ["openai/gpt-4o"]
+
+
+def test_stats_give_the_share_at_each_preset(harness: Harness) -> None:
+    for i, rate in enumerate([0.05, 0.2, 0.4, 0.6]):
+        harness.log.write(entry(5 + i, "weak", rate, "ollama/llama3.2"))
+    stats = harness.client.get("/api/stats", params={"presets": "0.1,0.3,0.5"}).json()
+    assert stats["share_at"] == {"0.1": 0.75, "0.3": 0.5, "0.5": 0.25}
+    assert_openai_error(harness.client.get("/api/stats", params={"presets": "x"}), 400)
+
+
 def test_stats_share_series_and_unpriced_savings(harness: Harness) -> None:
     rates = [0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75]
     for i, rate in enumerate(rates):
@@ -260,6 +317,10 @@ def test_router_without_model_answers_openai_errors(harness: Harness) -> None:
     )
     assert error["code"] == "router_unavailable"
     assert_openai_error(harness.client.post("/api/router/predict", json={}), 400, "prompt")
+    # "Load now" without a model: the same error, and nothing changes.
+    load = assert_openai_error(harness.client.post("/api/router/load", json={}), 503)
+    assert load["code"] == "router_unavailable"
+    assert status["disk_bytes"] is None
 
 
 def test_models_lists_chains_configured_and_upstream_models(

@@ -287,6 +287,7 @@ def test_routed_log_entry_field_by_field(gateway: GatewayProcess, engine: Router
         "output_tokens",
         "stream",
         "error",
+        "baseline_model",  # routed: the savings' baseline, the strong chain's first model
     }  # no "prompt": include_prompts is off
     assert entry["request_id"] == answer.headers["x-request-id"]
     assert entry["timestamp"].endswith("+00:00")
@@ -306,6 +307,7 @@ def test_routed_log_entry_field_by_field(gateway: GatewayProcess, engine: Router
     assert entry["latency_ms"] >= entry["routing_ms"] > 0
     assert (entry["input_tokens"], entry["output_tokens"]) == (len(prompt.split()), 3)
     assert entry["stream"] is False
+    assert entry["baseline_model"] == "up/strong-1"
 
 
 def test_all_user_classification_and_prompt_logging(

@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictBool,
     ValidationError,
     field_validator,
@@ -87,6 +88,8 @@ class ProviderSettings(_Strict):
     base_url: str
     api_key_env: str | None = None
     api_key: str | None = Field(default=None, repr=False)
+    api_key_file: Path | None = None  # a file holding only the key (the dashboard's, 0600)
+    _file_key: str | None = PrivateAttr(default=None)
     models: list[str] = []
     timeout_secs: Annotated[float, Field(gt=0, le=_DAY)] = 120.0
     connect_timeout_secs: Annotated[float, Field(gt=0, le=3600)] = 5.0
@@ -106,12 +109,21 @@ class ProviderSettings(_Strict):
         return value.rstrip("/")
 
     def resolve_api_key(self) -> str | None:
-        """The key from the config, else from the named environment variable."""
+        """The key from the config, else from the named environment variable, else the file."""
         if self.api_key:
             return self.api_key
         if self.api_key_env:
             return os.environ.get(self.api_key_env) or None
-        return None
+        return self._file_key
+
+    def model_post_init(self, context: object, /) -> None:
+        # Read once per settings snapshot, not on every request (settings are replaced whole).
+        if self.api_key_file:
+            try:
+                key = Path(self.api_key_file).expanduser().read_text("utf-8").strip()
+            except OSError:
+                key = ""
+            self._file_key = key or None
 
 
 def _check_model_refs(refs: list[str]) -> list[str]:

@@ -52,7 +52,7 @@ class Screenshots:
     def __init__(self, folder: Path = ARTIFACTS) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob("*.png"):
+        for old in folder.glob("[0-9][0-9]-*.png"):  # its own; other files keep theirs
             old.unlink()
         self.saved: list[Path] = []
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.types import Scope
 
 from localrouter.gateway.access_log import AccessLog
@@ -31,9 +32,29 @@ from localrouter.gateway.shutdown import Drain
 from localrouter.paths import logs_dir
 from localrouter.routellm.service import RouterService
 from localrouter.routers.registry import RouterRegistry, TrainedLoader, no_trained_routers
-from localrouter.settings import RouteLLMSettings, Settings, parse_settings, save_settings
+from localrouter.settings import (
+    ClientSettings,
+    ProviderSettings,
+    RouteLLMSettings,
+    Settings,
+    parse_settings,
+    save_settings,
+)
+from localrouter.settings_roundtrip import save_change
 
 SettingsChange = Callable[[dict[str, Any]], None]
+
+
+def _defaults(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        name: f.get_default(call_default_factory=True)
+        for name, f in model.model_fields.items()
+        if not f.is_required()
+    }
+
+
+# Fields a new provider or client leaves out of settings.yaml when they only repeat a default.
+_ITEM_DEFAULTS = {"providers": _defaults(ProviderSettings), "clients": _defaults(ClientSettings)}
 
 
 class SettingsStore:
@@ -63,10 +84,15 @@ class SettingsStore:
         Raises SettingsError (nothing applied) when the result is invalid, OSError when it
         cannot be saved (nothing applied either)."""
         with self._lock:
+            old = self._current.model_dump(mode="json")
             data = self._current.model_dump(mode="json")
             change(data)
             new = parse_settings(data, self.path)
-            save_settings(new, self.path)
+            if self.path.exists():
+                # Only what changed goes into the user's file; comments stay; .bak kept.
+                save_change(self.path, old, new.model_dump(mode="json"), _ITEM_DEFAULTS)
+            else:
+                save_settings(new, self.path)
             self._current = new
             for listener in self._listeners:  # under the lock: they see updates in order
                 listener(new)

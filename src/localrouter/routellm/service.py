@@ -181,6 +181,13 @@ class RouterService:
         finally:
             self._release(loaded)
 
+    def load(self) -> dict[str, Any]:
+        """Load the installed model now (the dashboard's "Load now"); its status after."""
+        if not self._started:
+            self.start()
+        self._release(self._acquire(self._wanted_key()))
+        return self.status()
+
     def _acquire(self, key: _Key) -> _Loaded:
         with self._cond:
             while True:

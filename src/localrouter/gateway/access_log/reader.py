@@ -103,6 +103,7 @@ class Row:
     error: bool
     input_tokens: int
     output_tokens: int
+    baseline: str | None = None  # the strong chain's first model when it was routed
 
 
 def row_of(entry: Mapping[str, Any]) -> Row | None:
@@ -122,6 +123,7 @@ def row_of(entry: Mapping[str, Any]) -> Row | None:
         error=entry.get("status") == "error",
         input_tokens=_count(entry.get("input_tokens")),
         output_tokens=_count(entry.get("output_tokens")),
+        baseline=baseline if isinstance(baseline := entry.get("baseline_model"), str) else None,
     )
 
 

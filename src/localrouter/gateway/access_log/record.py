@@ -44,9 +44,11 @@ class AccessRecord:
     output_tokens: int | None = None
     stream: bool = False
     error: str | None = None
-    # Written only when set: the prompt (access_log.include_prompts) and why routing failed.
+    # Written only when set: the prompt (access_log.include_prompts), why routing failed,
     prompt: str | None = None
     routing_error: str | None = None
+    # Routed requests: the strong chain's first model then (the savings' stable baseline).
+    baseline_model: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of one log line (optional fields only when set)."""
@@ -58,7 +60,7 @@ class AccessRecord:
         return data
 
 
-OPTIONAL_FIELDS: tuple[str, ...] = ("prompt", "routing_error")
+OPTIONAL_FIELDS: tuple[str, ...] = ("prompt", "routing_error", "baseline_model")
 FIELDS: tuple[str, ...] = tuple(
     f.name for f in fields(AccessRecord) if f.name not in OPTIONAL_FIELDS
 )

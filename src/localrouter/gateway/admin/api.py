@@ -10,29 +10,34 @@ models) and never into an answer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from fastapi import APIRouter, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import Field, StrictBool
 from starlette.concurrency import run_in_threadpool
 
 from localrouter.evaluation.calibrate import CalibrationError
 from localrouter.evaluation.calibrate import calibrate as calibrate_threshold
 from localrouter.gateway.access_log.reader import LogIndex, Row, rows_of
 from localrouter.gateway.admin import stats
+from localrouter.gateway.admin.common import AdminRoute as _AdminRoute
+from localrouter.gateway.admin.common import Body as _Body
+from localrouter.gateway.admin.common import read_body as _body
+from localrouter.gateway.admin.common import state_of as _state
+from localrouter.gateway.admin.common import update_settings as _update
+from localrouter.gateway.admin.providers_api import add_provider_routes, providers_view
 from localrouter.gateway.errors import ApiError
 from localrouter.gateway.request_body import parse_json_body
-from localrouter.gateway.state import GatewayState, SettingsChange, gateway_state
+from localrouter.gateway.state import GatewayState
+from localrouter.paths import routellm_dir
 from localrouter.routellm.errors import RouterModelError, RouterUnavailable
 from localrouter.routers.base import ROUTER_NAME, UnknownRouter, route
-from localrouter.settings import ProviderSettings, SettingsError
+from localrouter.settings import ProviderSettings
 
 if TYPE_CHECKING:
     from localrouter.routellm.service import RouterService
@@ -41,48 +46,7 @@ MAX_PROMPT_CHARS = 100_000
 UPSTREAM_LIST_TIMEOUT = httpx.Timeout(3.0, connect=1.5)
 
 
-class _AdminRoute(APIRoute):
-    """Turns ApiError and FastAPI's own validation errors into OpenAI-shaped answers."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def guarded(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except ApiError as exc:
-                return exc.response()
-            except RequestValidationError as exc:
-                return ApiError(400, _describe(exc.errors()), "invalid_parameter").response()
-
-        return guarded
-
-
-def _describe(errors: Any) -> str:
-    parts = []
-    for item in errors:
-        where = ".".join(str(p) for p in item.get("loc", ()) if p not in ("body", "query"))
-        parts.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
-    return "; ".join(parts) or "invalid request"
-
-
-def _state(request: Request) -> GatewayState:
-    return gateway_state(request.scope)
-
-
-async def _body(request: Request, model: type[BaseModel]) -> Any:
-    raw = await request.body()
-    try:
-        return model.model_validate(parse_json_body(raw) if raw.strip() else {})
-    except ValidationError as exc:
-        raise ApiError(400, _describe(exc.errors()), "invalid_body") from None
-
-
 # --- request bodies ---------------------------------------------------------------------
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class DownloadBody(_Body):
@@ -131,39 +95,8 @@ def _routellm_view(state: GatewayState) -> dict[str, Any]:
     }
 
 
-def _providers_view(state: GatewayState) -> list[dict[str, Any]]:
-    # Only whether a key is present, never the key or the variable's value.
-    return [
-        {
-            "name": p.name,
-            "base_url": _without_userinfo(p.base_url),
-            "models": list(p.models),
-            "has_key": p.resolve_api_key() is not None,
-        }
-        for p in state.settings.current.providers
-    ]
-
-
-def _without_userinfo(url: str) -> str:
-    """``https://user:secret@host/v1`` -> ``https://host/v1``: credentials never reach the UI."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-
-
 def _prices_view(state: GatewayState) -> dict[str, Any]:
     return {ref: price.model_dump() for ref, price in state.settings.current.prices.items()}
-
-
-def _update(state: GatewayState, change: SettingsChange) -> None:
-    try:
-        state.settings.update(change)
-    except SettingsError as exc:
-        raise ApiError(400, str(exc), "invalid_settings") from None
-    except OSError as exc:
-        message = f"cannot save settings: {exc}"
-        raise ApiError(500, message, "save_failed", type="server_error") from None
 
 
 async def _router_call(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -237,6 +170,10 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
     async def router_cancel(request: Request) -> dict[str, Any]:
         return await _router_action(request, lambda router: router.cancel_download())
 
+    @api.post("/router/load")
+    async def router_load(request: Request) -> dict[str, Any]:
+        return await _router_action(request, lambda router: router.load())
+
     @api.post("/router/unload")
     async def router_unload(request: Request) -> dict[str, Any]:
         return await _router_action(request, lambda router: router.unload())
@@ -279,7 +216,7 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
             "routing": settings.routing.model_dump(mode="json"),
             "routellm": _routellm_view(state),
             "prices": _prices_view(state),
-            "providers": _providers_view(state),
+            "providers": providers_view(state),
             "access_log": settings.access_log.model_dump(mode="json"),
         }
 
@@ -322,15 +259,34 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
         return {"models": list(dict.fromkeys(found))}
 
     @api.get("/requests")
-    async def recent_requests(request: Request, limit: int = 50) -> dict[str, Any]:
+    async def recent_requests(
+        request: Request,
+        limit: int = 50,
+        offset: int = 0,
+        tier: str | None = None,
+        status: str | None = None,
+        model: str | None = None,
+    ) -> dict[str, Any]:
+        """The newest requests first (this process's memory window), filtered, one page."""
         state = _state(request)
         limit = max(1, min(limit, 1000))
-        return {"requests": state.access_log.recent(limit)}
+        offset = max(0, offset)
+        rows = [e for e in state.access_log.recent(100_000) if _matches(e, tier, status, model)]
+        return {
+            "requests": rows[offset : offset + limit],
+            "total": len(rows),
+            "offset": offset,
+            "limit": limit,
+        }
 
     @api.get("/stats")
     async def get_stats(
-        request: Request, threshold: float | None = None, hours: float = 24.0
+        request: Request,
+        threshold: float | None = None,
+        hours: float = 24.0,
+        presets: str | None = None,
     ) -> dict[str, Any]:
+        """``presets`` (e.g. ``0.1,0.3,0.5``): the strong share at each of those too."""
         state = _state(request)
         settings = state.settings.current
         if threshold is None:
@@ -342,7 +298,7 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
         now = datetime.now(UTC)
         rows = await run_in_threadpool(traffic.rows_since, state, now - timedelta(hours=hours))
         strong_chain = settings.routing.strong
-        return stats.compute_stats(
+        result = stats.compute_stats(
             rows,
             threshold=threshold,
             hours=hours,
@@ -350,6 +306,13 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
             prices=settings.prices,
             strong_model=strong_chain[0] if strong_chain else None,
         )
+        if presets:
+            cutoff = (now - timedelta(hours=hours)).timestamp()
+            rates = [r.win_rate for r in rows if r.win_rate is not None and r.ts >= cutoff]
+            result["share_at"] = {
+                f"{t:g}": stats.strong_share(rates, t) for t in _thresholds(presets)
+            }
+        return result
 
     @api.post("/calibrate")
     async def calibrate(request: Request) -> dict[str, Any]:
@@ -369,7 +332,39 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
         except CalibrationError as exc:
             raise ApiError(400, str(exc), "invalid_parameter") from None
 
+    add_provider_routes(api)
     return api
+
+
+def _thresholds(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",")[:10] if part.strip()]
+    except ValueError:
+        message = "presets must be numbers separated by commas"
+        raise ApiError(400, message, "invalid_parameter") from None
+    if not all(0.0 <= v <= 1.0 for v in values):
+        raise ApiError(400, "presets must be between 0 and 1", "invalid_parameter")
+    return values
+
+
+def _matches(
+    entry: dict[str, Any], tier: str | None, status: str | None, model: str | None
+) -> bool:
+    """The traffic table's filter: answered tier ("fallback": answered by the other tier),
+    status (success | error) and a model name part (requested or answering)."""
+    if tier == "fallback":
+        if not entry.get("routed_tier") or entry.get("tier") in (None, entry.get("routed_tier")):
+            return False
+    elif tier and entry.get("tier") != tier:
+        return False
+    if status and entry.get("status") != status:
+        return False
+    if model:
+        needle = model.lower()
+        names = (entry.get("requested_model"), entry.get("model"), entry.get("provider"))
+        if not any(isinstance(n, str) and needle in n.lower() for n in names):
+            return False
+    return True
 
 
 async def _router_action(
@@ -378,7 +373,21 @@ async def _router_action(
     """One of the router service's actions, run off the event loop; its status answer."""
     state = _state(request)
     router = state.router_model
-    return _with_config(state, await _router_call(lambda: action(router)))
+    return _with_config(state, await _router_call(lambda: _with_disk_size(action(router))))
+
+
+def _with_disk_size(status: dict[str, Any]) -> dict[str, Any]:
+    """``disk_bytes``: what deleting the installed model frees (the dashboard's dialog)."""
+    home = status.get("home")
+    size: int | None = None
+    if status.get("installed") and home and not status.get("configured_model_dir"):
+        try:  # delete removes the whole folder: versions and the download cache
+            folder = routellm_dir(Path(home))
+            size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        except OSError:
+            size = None
+    status["disk_bytes"] = size
+    return status
 
 
 def _with_config(state: GatewayState, status: dict[str, Any]) -> dict[str, Any]:

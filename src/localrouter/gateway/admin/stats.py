@@ -51,9 +51,10 @@ def compute_stats(
     """Counts by tier, the strong share at ``threshold``, a time series and the cost estimate.
 
     Cost compares what successful routed requests cost with what they would have cost on
-    the first model of the strong chain, using each request's own token counts. When a
-    model involved has no price, dollars are unknown (``priced: false``) and only requests
-    are counted.
+    the first model of the strong chain at the time of each request (``baseline_model`` of
+    its entry; ``strong_model``, today's, for entries without one), using each request's own
+    token counts. When a model involved has no price, dollars are unknown (``priced:
+    false``) and only requests are counted.
     """
     since = (now - timedelta(hours=hours)).timestamp()
     until = (now + timedelta(minutes=5)).timestamp()  # clocks differ a little; not more
@@ -71,9 +72,7 @@ def compute_stats(
     win_rates: list[float] = []
     actual = all_strong = 0.0
     missing: set[str] = set()
-    strong_price = prices.get(strong_model) if strong_model else None
-    if strong_model and strong_price is None:
-        missing.add(strong_model)
+    baselines: set[str] = set()
 
     for row in rows:
         if not since <= row.ts <= until:
@@ -94,10 +93,16 @@ def compute_stats(
             missing.add(row.model or "(unknown model)")
         else:
             actual += _cost(price, row)
-        if strong_price is not None:
-            all_strong += _cost(strong_price, row)
+        baseline = row.baseline or strong_model
+        baseline_price = prices.get(baseline) if baseline else None
+        if baseline:
+            baselines.add(baseline)
+        if baseline_price is None:
+            missing.add(baseline or "(no strong model)")
+        else:
+            all_strong += _cost(baseline_price, row)
 
-    priced = strong_model is not None and not missing
+    priced = not missing
     routed = by_routed_tier["strong"] + by_routed_tier["weak"]
     return {
         "total": total,
@@ -119,6 +124,7 @@ def compute_stats(
             "saved_usd": round(all_strong - actual, 9) if priced else None,
             "strong_requests_avoided": avoided,
             "strong_model": strong_model,
+            "baseline_models": sorted(baselines),
             "missing_prices": sorted(missing),
         },
     }

@@ -289,6 +289,10 @@ class GenerationRequest:
         entry.threshold = decision.threshold
         entry.routing_ms = round(decision.routing_ms, 3)
         entry.routing_error = decision.routing_error
+        if decision.chain.tier != "direct":
+            # The savings baseline: what the strong tier's first model was for this request.
+            strong = self.settings.routing.strong
+            entry.baseline_model = strong[0] if strong else None
 
         strip_usage = False
         if stream and api.api == "openai-chat" and "stream_options" not in body:

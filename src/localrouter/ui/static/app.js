@@ -29,7 +29,17 @@
     downloadSeen: false, // a download was running when we last looked
     cancelling: false, // cancel asked, the download has not stopped yet
     extraPriceModels: new Set(),
+    providers: null, // GET /api/providers
+    tests: {}, // provider name -> POST /api/providers/{name}/test answer
+    editing: null, // the provider being changed in the form, or null when adding
+    snippet: "python",
+    history: [], // the last Try it predictions, newest first
+    requestLimit: 50,
+    expanded: new Set(), // request ids whose details are open
+    periodChosen: false, // the user picked a period: stop following the data
+    phaseClock: null, // {phase, t0, p0}: to estimate the conversion's own remaining time
   };
+  const MODEL_SIZE_TEXT = "about 1.1 GB";
 
   // --- API access and error display ------------------------------------------------------
 
@@ -43,6 +53,8 @@
 
   async function api(method, path, body) {
     const headers = { Accept: "application/json" };
+    // Every request that changes something is JSON (the gateway refuses other types there).
+    if (method !== "GET" && body === undefined) body = {};
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (state.key) headers.Authorization = `Bearer ${state.key}`;
     let response;
@@ -119,12 +131,23 @@
   }
 
   let noticeTimer = 0;
-  function notify(message) {
+  function notify(message, ms = 2500) {
     const el = $("notice");
     el.textContent = message;
     el.classList.add("show");
     clearTimeout(noticeTimer);
-    noticeTimer = setTimeout(() => el.classList.remove("show"), 2500);
+    noticeTimer = setTimeout(() => el.classList.remove("show"), ms);
+  }
+
+  // At once, without the fade: what it said must not stand beside what replaced it.
+  function hideNotice() {
+    const el = $("notice");
+    clearTimeout(noticeTimer);
+    if (!el.classList.contains("show")) return;
+    el.style.transition = "none";
+    el.classList.remove("show");
+    void el.offsetWidth; // apply the change before the transition comes back
+    el.style.transition = "";
   }
 
   function setConnection(ok) {
@@ -240,36 +263,52 @@
     $("router-dir").textContent = s.model_dir || "—";
 
     const errorEl = $("router-error");
-    errorEl.hidden = !s.error;
-    errorEl.textContent = s.error ? `Error: ${s.error}` : "";
+    // While a new download runs, the last one's failure is history, not the current state.
+    const showError = s.error && s.state !== "downloading";
+    errorEl.hidden = !showError;
+    errorEl.textContent = showError ? `Error: ${s.error}` : "";
+    if (s.state === "failed") hideNotice(); // never "Download started" beside a failure
 
     const box = $("download-progress");
     const bar = $("download-bar");
     if (s.state === "downloading") {
       state.downloadSeen = true;
       box.hidden = false;
-      const total = s.total_bytes || 0;
-      const done = s.downloaded_bytes || 0;
-      const percent = total ? Math.min(100, (done / total) * 100) : 0;
-      bar.value = percent;
       bar.removeAttribute("data-complete");
-      $("download-percent").textContent = `${Math.floor(percent)}%`;
-      const parts = [`${fmtBytes(done)} of ${total ? fmtBytes(total) : "?"}`];
-      if (s.bytes_per_sec != null) parts.push(`${fmtBytes(s.bytes_per_sec)}/s`);
-      if (s.eta_secs != null) parts.push(`about ${fmtDuration(s.eta_secs)} left`);
-      if (s.current_file) parts.push(s.current_file);
       const phase = PHASES[s.phase];
       if (phase) {
-        const step = s.phase_progress != null ? ` ${Math.floor(s.phase_progress * 100)}%` : "";
-        parts.unshift(`${phase}${step}`);
+        // After the bytes: the bar shows this step's own progress and remaining time.
+        const p = s.phase_progress != null ? Math.max(0, Math.min(1, s.phase_progress)) : null;
+        $("download-label").textContent = phase;
+        if (p == null) bar.removeAttribute("value");
+        else bar.value = p * 100;
+        $("download-percent").textContent = p == null ? "…" : `${Math.floor(p * 100)}%`;
+        const eta = phaseEta(s.phase, p);
+        const parts = [`${phase}${p == null ? "" : ` ${Math.floor(p * 100)}%`}`];
+        if (eta != null) parts.push(`about ${fmtDuration(eta)} left`);
+        if (s.total_bytes) parts.push(`${fmtBytes(s.total_bytes)} downloaded`);
+        $("download-text").textContent = parts.join(" · ");
+      } else {
+        state.phaseClock = null;
+        $("download-label").textContent = "Download";
+        const total = s.total_bytes || 0;
+        const done = s.downloaded_bytes || 0;
+        const percent = total ? Math.min(100, (done / total) * 100) : 0;
+        bar.value = percent;
+        $("download-percent").textContent = `${Math.floor(percent)}%`;
+        const parts = [`${fmtBytes(done)} of ${total ? fmtBytes(total) : "?"}`];
+        if (s.bytes_per_sec != null) parts.push(`${fmtBytes(s.bytes_per_sec)}/s`);
+        if (s.eta_secs != null) parts.push(`about ${fmtDuration(s.eta_secs)} left`);
+        if (s.current_file) parts.push(s.current_file);
+        $("download-text").textContent = parts.join(" · ");
       }
-      $("download-text").textContent = parts.join(" · ");
     } else if (wasDownloading) {
       state.downloadSeen = false;
       if (s.state === "downloaded" || s.state === "ready" || s.state === "loading") {
         // Finished between two polls: show the bar full so the end is visible.
         bar.value = 100;
         bar.dataset.complete = "true";
+        $("download-label").textContent = "Download";
         $("download-percent").textContent = "100%";
         $("download-text").textContent = "Download complete; the router model is installed.";
       } else {
@@ -283,7 +322,64 @@
     if (document.activeElement !== idle && s.idle_timeout_secs != null) {
       setIdleValue(s.idle_timeout_secs);
     }
+    $("delete-size").textContent = s.disk_bytes != null ? `about ${fmtBytes(s.disk_bytes)}` : "its size is unknown";
     renderButtons();
+    renderBanner();
+    renderSetup();
+  }
+
+  // The conversion's own remaining time, from how fast its progress moved since it began.
+  function phaseEta(phase, p) {
+    const now = performance.now();
+    const clock = state.phaseClock;
+    if (!clock || clock.phase !== phase || p == null || p < clock.p0) {
+      state.phaseClock = { phase, t0: now, p0: p ?? 0 };
+      return null;
+    }
+    const done = p - clock.p0;
+    if (done <= 0.01 || p >= 1) return null;
+    return ((now - clock.t0) / 1000 / done) * (1 - p);
+  }
+
+  function strongFirst() {
+    const chain = state.settings ? state.settings.routing.strong : [];
+    return chain.length ? chain[0] : null;
+  }
+
+  function strongText() {
+    const first = strongFirst();
+    return first ? `the strong tier (first ${first})` : "the strong tier (empty: requests fail)";
+  }
+
+  // Why the router cannot route now, or null when it can (downloaded models load on use).
+  function cannotRoute() {
+    const s = state.status;
+    if (state.settings && !state.settings.routing.enabled) return "routing is off";
+    if (!s) return null;
+    if (state.settings && state.settings.routing.router !== "bert") return null;
+    if (s.state === "not_downloaded") return "the router model is not downloaded";
+    if (s.state === "downloading") return "the router model is still downloading";
+    if (s.state === "failed") {
+      return s.installed || s.configured_model_dir
+        ? "the router model failed to load" : "the router model's download failed";
+    }
+    return null;
+  }
+
+  function renderBanner() {
+    const banner = $("routing-banner");
+    const why = cannotRoute();
+    banner.hidden = !why;
+    if (why) {
+      const text = `localrouter/auto is not routed now (${why}): every request goes to ${strongText()}.`;
+      if (banner.textContent !== text) banner.textContent = text;
+    }
+    const off = $("routing-off-help");
+    if (off && state.settings) {
+      off.textContent = state.settings.routing.enabled
+        ? "On: each localrouter/auto request goes to the tier its win rate picks."
+        : `Off: every localrouter/auto request goes to ${strongText()}.`;
+    }
   }
 
   function renderButtons() {
@@ -292,6 +388,9 @@
     // A model_dir set in settings.yaml is the user's own folder: nothing to delete there.
     const installed = Boolean(s && (s.installed ?? s.model_dir) && !s.configured_model_dir);
     $("btn-download").disabled = !(st === "not_downloaded" || st === "failed");
+    $("btn-setup-download").disabled = $("btn-download").disabled;
+    $("btn-load").disabled = st !== "downloaded";
+    $("btn-load").hidden = st !== "downloaded";
     if (st !== "downloading") state.cancelling = false;
     // A stalled download notices the cancel only at its next byte or read timeout.
     $("btn-cancel").disabled = st !== "downloading" || state.cancelling;
@@ -321,14 +420,30 @@
     }
   }
 
-  $("btn-download").addEventListener("click", async (event) => {
-    const status = await act("router-download", "Could not start the download", event.target, () =>
+  async function startDownload(button) {
+    const status = await act("router-download", "Could not start the download", button, () =>
       api("POST", "/api/router/download", {}),
     );
     if (status) {
       renderStatus(status);
-      notify("Download started");
+      if (status.state === "downloading") notify("Download started");
       schedule("status", 300);
+    }
+  }
+  $("btn-download").addEventListener("click", (event) => startDownload(event.target));
+  $("btn-setup-download").addEventListener("click", (event) => startDownload(event.target));
+
+  $("btn-load").addEventListener("click", async (event) => {
+    event.target.textContent = "Loading…";
+    const status = await act("router-load", "Could not load the router model", event.target, () =>
+      api("POST", "/api/router/load"),
+    );
+    event.target.textContent = "Load now";
+    if (status) {
+      renderStatus(status);
+      notify("Router model loaded");
+    } else {
+      refreshStatus();
     }
   });
 
@@ -343,7 +458,9 @@
         $("download-progress").hidden = true;
       }
       renderStatus(status);
-      notify(state.cancelling ? "Cancelling the download…" : "Download cancelled");
+      notify(state.cancelling
+        ? "Cancelling the download…"
+        : "Download cancelled. The partial files are kept: the next download resumes from them.", 6000);
     }
   });
 
@@ -357,7 +474,11 @@
     }
   });
 
-  $("btn-delete").addEventListener("click", () => $("confirm-delete").showModal());
+  $("btn-delete").addEventListener("click", () => {
+    $("delete-effect").textContent =
+      `Until you download it again, the router cannot route: every localrouter/auto request goes to ${strongText()}.`;
+    $("confirm-delete").showModal();
+  });
   $("confirm-delete").addEventListener("close", async () => {
     if ($("confirm-delete").returnValue !== "delete") return;
     const status = await act("router-delete", "Could not delete the router model", $("btn-delete"), () =>
@@ -383,6 +504,362 @@
       setIdleValue(state.settings.routellm.idle_timeout_secs);
     }
   });
+
+  // --- first run: the checklist and the connect snippet ------------------------------------
+
+  function chainProviders() {
+    if (!state.settings) return [];
+    const refs = [...state.settings.routing.strong, ...state.settings.routing.weak];
+    return [...new Set(refs.map((ref) => ref.split("/", 1)[0]))];
+  }
+
+  function renderSetup() {
+    if (!state.settings) return;
+    // Provider: every provider the chains use answered its test.
+    const used = chainProviders();
+    const tested = used.filter((name) => state.tests[name]);
+    const failing = tested.filter((name) => !state.tests[name].ok);
+    const providerDone = used.length > 0 && tested.length === used.length && !failing.length;
+    let providerText;
+    if (!used.length) providerText = "The chains name no model: add a provider and put its models in the chains.";
+    else if (providerDone) providerText = `${used.join(", ")} answered.`;
+    else if (tested.length < used.length) providerText = `Testing ${used.join(", ")}…`;
+    else {
+      providerText = failing
+        .map((name) => `${name}: ${state.tests[name].error || "no answer"}`)
+        .join("; ") + ". Add a provider that answers (below), or fix its base URL or key.";
+    }
+    $("setup-provider-text").textContent = providerText;
+    $("setup-provider").dataset.done = String(providerDone);
+
+    // Router model.
+    const s = state.status;
+    const st = s ? s.state : "";
+    const modelDone = ["ready", "downloaded", "loading"].includes(st);
+    let modelText = "—";
+    if (st === "not_downloaded") {
+      modelText = `Not downloaded (${MODEL_SIZE_TEXT}). Until it is, every localrouter/auto request goes to ${strongText()}.`;
+    } else if (st === "downloading") modelText = "Downloading (progress in the Router model card).";
+    else if (st === "failed") modelText = `Failed: ${s.error || "unknown error"}. Download it again.`;
+    else if (modelDone) modelText = "Installed.";
+    $("setup-model-text").textContent = modelText;
+    $("setup-model").dataset.done = String(modelDone);
+    $("btn-setup-download").hidden = modelDone || st === "downloading";
+
+    const complete = providerDone && modelDone;
+    $("setup-heading").textContent = complete ? "Connect a client" : "Before the first request";
+    $("setup-provider").hidden = complete;
+    $("setup-model").hidden = complete;
+    $("setup-card").dataset.complete = String(complete);
+  }
+
+  async function testProviders(names, button) {
+    if (button) button.disabled = true;
+    await Promise.all(names.map(async (name) => {
+      try {
+        state.tests[name] = await api("POST", `/api/providers/${encodeURIComponent(name)}/test`);
+      } catch (err) {
+        state.tests[name] = { ok: false, error: err.message, models: [] };
+      }
+    }));
+    if (button) button.disabled = false;
+    renderSetup();
+    renderProviders();
+  }
+
+  $("btn-setup-test").addEventListener("click", (event) => testProviders(chainProviders(), event.target));
+
+  function snippetText(kind) {
+    const base = location.origin;
+    const v1 = `${base}/v1`;
+    const key = "unused-on-loopback"; // with clients in settings.yaml: a client key
+    if (kind === "curl") {
+      return [
+        `curl ${v1}/chat/completions \\`,
+        `  -H "content-type: application/json" \\`,
+        `  -d '{"model": "localrouter/auto", "messages": [{"role": "user", "content": "Hello"}]}'`,
+      ].join("\n");
+    }
+    if (kind === "responses") {
+      return [
+        "from openai import OpenAI",
+        "",
+        `client = OpenAI(base_url="${v1}", api_key="${key}")`,
+        `reply = client.responses.create(model="localrouter/auto", input="Hello")`,
+        "print(reply.output_text)",
+      ].join("\n");
+    }
+    if (kind === "claude") {
+      return [
+        `export ANTHROPIC_BASE_URL=${base}`,
+        `export ANTHROPIC_AUTH_TOKEN=${key}`,
+        "claude --model localrouter/auto",
+      ].join("\n");
+    }
+    return [
+      "from openai import OpenAI",
+      "",
+      `client = OpenAI(base_url="${v1}", api_key="${key}")`,
+      "reply = client.chat.completions.create(",
+      `    model="localrouter/auto", messages=[{"role": "user", "content": "Hello"}]`,
+      ")",
+      "print(reply.model, reply.choices[0].message.content)",
+    ].join("\n");
+  }
+
+  function renderSnippet() {
+    $("connect-base").textContent = `${location.origin}/v1`;
+    $("connect-snippet").textContent = snippetText(state.snippet);
+    $("snippet-note").textContent = state.snippet === "claude"
+      ? "Claude Code speaks Anthropic's API: the gateway answers it at the base URL."
+      : "The key is not checked on loopback unless clients are configured.";
+    for (const button of document.querySelectorAll("[data-snippet]")) {
+      button.setAttribute("aria-pressed", String(button.dataset.snippet === state.snippet));
+    }
+  }
+
+  for (const button of document.querySelectorAll("[data-snippet]")) {
+    button.addEventListener("click", () => {
+      state.snippet = button.dataset.snippet;
+      renderSnippet();
+    });
+  }
+
+  $("btn-copy-snippet").addEventListener("click", async () => {
+    const text = $("connect-snippet").textContent;
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      // No clipboard permission: select the text so Ctrl+C copies it.
+      const range = document.createRange();
+      range.selectNodeContents($("connect-snippet"));
+      const selection = getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      notify("Selected: press Ctrl+C to copy");
+      return;
+    }
+    notify("Copied");
+  });
+
+  // --- providers ----------------------------------------------------------------------------
+
+  const API_NAMES = { "openai-chat": "OpenAI chat", "openai-responses": "OpenAI Responses", anthropic: "Anthropic" };
+
+  function keyText(p) {
+    if (p.key_source === "env") return p.has_key ? `$${p.api_key_env}` : `$${p.api_key_env} (not set)`;
+    if (p.key_source === "file") return p.has_key ? "stored" : "stored file missing";
+    if (p.key_source === "config") return "in settings.yaml";
+    return "none";
+  }
+
+  function renderProviders() {
+    const body = $("providers-body");
+    if (!state.providers) return;
+    body.replaceChildren();
+    if (!state.providers.length) {
+      const tr = document.createElement("tr");
+      tr.className = "empty";
+      const td = document.createElement("td");
+      td.colSpan = 6;
+      td.textContent = "No providers yet: add one below.";
+      tr.append(td);
+      body.append(tr);
+    }
+    for (const p of state.providers) {
+      const tr = document.createElement("tr");
+      tr.dataset.provider = p.name;
+      const cell = (text, cls) => {
+        const td = document.createElement("td");
+        td.textContent = text;
+        if (cls) td.className = cls;
+        tr.append(td);
+        return td;
+      };
+      const th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = p.name;
+      tr.append(th);
+      cell(p.base_url, "model");
+      cell(API_NAMES[p.api] || p.api);
+      cell(keyText(p));
+      const test = state.tests[p.name];
+      const status = cell(test ? (test.ok ? `answers (${test.models.length} model${test.models.length === 1 ? "" : "s"})` : test.error || "no answer") : "not tested", "conn");
+      status.dataset.ok = test ? String(test.ok) : "unknown";
+      const actions = cell("", "actions");
+      const mk = (label, aria, fn) => {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.textContent = label;
+        b.setAttribute("aria-label", aria);
+        b.addEventListener("click", fn);
+        actions.append(b);
+        return b;
+      };
+      mk("Test connection", `Test the connection to ${p.name}`, async (event) => {
+        await testProviders([p.name], event.target);
+        showProviderModels(p.name);
+      });
+      mk("Change", `Change ${p.name}`, () => editProvider(p));
+      mk("Remove", `Remove ${p.name}`, () => removeProvider(p));
+      body.append(tr);
+    }
+  }
+
+  function showProviderModels(name) {
+    const test = state.tests[name];
+    const box = $("provider-models");
+    box.hidden = !test || !test.ok;
+    if (!test || !test.ok) return;
+    $("provider-models-heading").textContent = `Models of ${name}`;
+    const list = $("provider-models-list");
+    list.replaceChildren();
+    if (!test.models.length) {
+      const li = document.createElement("li");
+      li.textContent = "The provider listed no models.";
+      list.append(li);
+    }
+    for (const ref of test.models) {
+      const li = document.createElement("li");
+      li.dataset.model = ref;
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = ref;
+      li.append(name);
+      for (const tier of ["strong", "weak"]) {
+        const b = document.createElement("button");
+        b.type = "button";
+        const inChain = Boolean(state.settings) && state.settings.routing[tier].includes(ref);
+        b.textContent = inChain ? `In the ${tier} chain` : `Add to ${tier}`;
+        b.setAttribute("aria-label", inChain ? `${ref} is in the ${tier} chain` : `Add ${ref} to the ${tier} chain`);
+        b.disabled = !state.settings || inChain;
+        b.addEventListener("click", async () => {
+          await setChain(tier, [...state.settings.routing[tier], ref], `${ref} added to the ${tier} chain`);
+          showProviderModels(test.models.length ? ref.split("/", 1)[0] : name);
+        });
+        li.append(b);
+      }
+      list.append(li);
+    }
+  }
+
+  async function refreshProviders() {
+    try {
+      const data = await api("GET", "/api/providers");
+      state.providers = data.providers || [];
+      clearError("providers");
+      renderProviders();
+    } catch (err) {
+      showError("providers", "Could not list the providers", err);
+    }
+  }
+
+  function keySource() {
+    return document.querySelector('input[name="key-source"]:checked').value;
+  }
+
+  function renderKeyFields() {
+    const source = keySource();
+    $("provider-key-env").hidden = $("provider-key-env-label").hidden = source !== "env";
+    $("provider-key").hidden = $("provider-key-label").hidden = source !== "typed";
+  }
+  for (const radio of document.querySelectorAll('input[name="key-source"]')) {
+    radio.addEventListener("change", renderKeyFields);
+  }
+
+  function setKeySource(value) {
+    for (const radio of document.querySelectorAll('input[name="key-source"]')) {
+      radio.checked = radio.value === value;
+    }
+    renderKeyFields();
+  }
+
+  function resetProviderForm() {
+    state.editing = null;
+    $("provider-form").reset();
+    $("provider-name").disabled = false;
+    $("provider-form-legend").textContent = "Add a provider";
+    $("btn-provider-save").textContent = "Add provider";
+    $("btn-provider-cancel").hidden = true;
+    $("key-keep-label").hidden = true;
+    setKeySource("env");
+  }
+
+  function editProvider(p) {
+    state.editing = p.name;
+    $("provider-name").value = p.name;
+    $("provider-name").disabled = true;
+    $("provider-url").value = p.base_url;
+    $("provider-api").value = p.api;
+    $("provider-key-env").value = p.api_key_env || "";
+    $("provider-key").value = "";
+    $("key-keep-label").hidden = !p.key_source;
+    setKeySource(p.key_source ? "keep" : "none");
+    $("provider-form-legend").textContent = `Change ${p.name}`;
+    $("btn-provider-save").textContent = "Save changes";
+    $("btn-provider-cancel").hidden = false;
+    $("provider-url").focus();
+  }
+
+  $("btn-provider-cancel").addEventListener("click", resetProviderForm);
+
+  $("provider-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const name = $("provider-name").value.trim();
+    const baseUrl = $("provider-url").value.trim();
+    const problem = !/^[A-Za-z0-9_.-]+$/.test(name)
+      ? "the name may use letters, digits, '.', '_' and '-'"
+      : !/^https?:\/\//.test(baseUrl) ? "the base URL must begin with http(s)://" : null;
+    if (problem) {
+      showError("provider-form", "Cannot save the provider", new Error(problem));
+      return;
+    }
+    const body = { base_url: baseUrl, api: $("provider-api").value };
+    const source = keySource();
+    if (source === "env") {
+      const env = $("provider-key-env").value.trim();
+      if (env) body.api_key_env = env;
+      else if (state.editing) body.remove_key = true;
+    } else if (source === "typed") {
+      const key = $("provider-key").value.trim();
+      if (!key) {
+        showError("provider-form", "Cannot save the provider", new Error("type the key, or pick another option"));
+        return;
+      }
+      body.api_key = key;
+    } else if (source === "none" && state.editing) {
+      body.remove_key = true;
+    }
+    const editing = state.editing;
+    const saved = await act("provider-form", "Could not save the provider", $("btn-provider-save"), () =>
+      editing
+        ? api("PATCH", `/api/providers/${encodeURIComponent(editing)}`, body)
+        : api("POST", "/api/providers", { name, ...body }),
+    );
+    $("provider-key").value = ""; // the key leaves the page either way
+    if (!saved) return;
+    notify(editing ? `${saved.name} saved` : `${saved.name} added`);
+    resetProviderForm();
+    await Promise.all([refreshProviders(), loadSettings()]);
+    await testProviders([saved.name]);
+    showProviderModels(saved.name);
+    refreshModels();
+  });
+
+  async function removeProvider(p) {
+    if (!confirm(`Remove the provider ${p.name}? Its stored key file, if any, is deleted too.`)) return;
+    const result = await act("provider-remove", `Could not remove ${p.name}`, null, () =>
+      api("DELETE", `/api/providers/${encodeURIComponent(p.name)}`),
+    );
+    if (result) {
+      delete state.tests[p.name];
+      state.providers = result.providers;
+      renderProviders();
+      notify(`${p.name} removed`);
+      loadSettings();
+      refreshModels();
+    }
+  }
 
   // --- routing settings -------------------------------------------------------------------
 
@@ -510,10 +987,34 @@
     }
   });
 
-  function showCalibration(c) {
+  // The slider holds two decimals: a suggestion is rounded to what it can show and save.
+  function roundToSlider(t) {
+    return Math.min(1, Math.max(0, Math.round(t * 100) / 100));
+  }
+
+  async function showCalibration(c) {
+    if (c && c.exact_threshold == null) {
+      const rounded = roundToSlider(c.threshold);
+      c = { ...c, exact_threshold: c.threshold, threshold: rounded };
+      if (Math.abs(rounded - c.exact_threshold) > 1e-9) {
+        // The share at the rounded threshold, on the same traffic.
+        try {
+          const st = await api("GET", `/api/stats?threshold=${rounded}&hours=${c.days * 24}`);
+          if (st.strong_share_at_threshold != null) {
+            c.achieved_share = st.strong_share_at_threshold;
+            c.strong_count = Math.round(st.strong_share_at_threshold * st.with_win_rate);
+          }
+        } catch {
+          // keep the exact threshold's share; the note below says it was rounded
+        }
+      }
+    }
     state.calibration = c;
     $("calibrate-result").hidden = !c;
     if (!c) return;
+    $("calibrate-rounded").textContent = Math.abs(c.threshold - c.exact_threshold) > 1e-9
+      ? `rounded from ${c.exact_threshold.toFixed(4)} to the slider's two decimals`
+      : "";
     const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
     $("calibrate-threshold").textContent = fmtThreshold(c.threshold);
     $("calibrate-share").textContent =
@@ -531,7 +1032,7 @@
     body.replaceChildren();
     for (const row of c.table || []) {
       const tr = document.createElement("tr");
-      if (row.threshold === c.threshold) tr.className = "current";
+      if (row.threshold === c.exact_threshold) tr.className = "current";
       const th = document.createElement("th");
       th.scope = "row";
       th.textContent = fmtThreshold(row.threshold);
@@ -566,8 +1067,13 @@
     if (routing) {
       state.settings.routing = routing;
       notify(message);
+      // New chains may use providers not tested yet.
+      const untested = chainProviders().filter((name) => !state.tests[name]);
+      if (untested.length) testProviders(untested);
     }
     renderRouting(); // on failure this puts the controls back to what is saved
+    renderBanner();
+    renderSetup();
     return routing;
   }
 
@@ -693,6 +1199,8 @@
       renderRouting();
       setIdleValue(state.settings.routellm.idle_timeout_secs);
       renderPrices();
+      renderBanner();
+      renderSetup();
       return true;
     } catch (err) {
       showError("settings", "Could not read the settings", err);
@@ -716,25 +1224,81 @@
     );
     button.textContent = "Predict";
     if (result) {
-      state.lastTry = result;
+      state.lastTry = { ...result, prompt };
+      state.history = [state.lastTry, ...state.history.filter((h) => h.prompt !== prompt)].slice(0, 5);
       renderTry();
     }
     refreshStatus(); // predicting loads the model
   });
+
+  $("try-prompt").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      $("try-form").requestSubmit();
+    }
+  });
+
+  for (const button of document.querySelectorAll("[data-example]")) {
+    button.addEventListener("click", () => {
+      $("try-prompt").value = button.dataset.example;
+      $("try-form").requestSubmit();
+    });
+  }
+
+  function tierAt(winRate, t) {
+    return winRate >= t ? "strong" : "weak"; // RouteLLM's rule, as the server applies it
+  }
+
+  function firstOf(tier) {
+    const chain = state.settings ? state.settings.routing[tier] : [];
+    return chain.length ? chain[0] : null;
+  }
 
   function renderTry() {
     const r = state.lastTry;
     $("try-result").hidden = !r;
     if (!r) return;
     const t = currentThreshold();
-    const tier = r.win_rate >= t ? "strong" : "weak"; // RouteLLM's rule, as the server applies it
+    const tier = tierAt(r.win_rate, t);
     $("try-win-rate").textContent = `${r.win_rate.toFixed(4)} (${(r.win_rate * 100).toFixed(1)}%)`;
+    const model = firstOf(tier);
+    let goes = model ? `${model} (first of the ${tier} chain)` : `the ${tier} chain is empty`;
+    if (state.settings && !state.settings.routing.enabled) goes = `${strongText()}: routing is off`;
+    $("try-model").textContent = goes;
     const badge = $("try-route");
     badge.textContent = tier;
     badge.dataset.tier = tier;
     $("try-threshold").textContent = `at threshold ${fmtThreshold(t)}`;
     $("try-tokens").textContent = r.truncated ? `${r.tokens} (prompt truncated)` : String(r.tokens);
     $("try-latency").textContent = fmtMs(r.latency_ms);
+    renderHistory();
+  }
+
+  function renderHistory() {
+    const list = $("try-history");
+    $("try-history-box").hidden = state.history.length < 2;
+    list.replaceChildren();
+    const t = currentThreshold();
+    for (const h of state.history) {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "linkish";
+      const text = h.prompt.length > 60 ? `${h.prompt.slice(0, 57)}…` : h.prompt;
+      button.textContent = text;
+      button.title = "Put this prompt back in the box";
+      button.addEventListener("click", () => {
+        $("try-prompt").value = h.prompt;
+        $("try-prompt").focus();
+      });
+      const tier = tierAt(h.win_rate, t);
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.dataset.tier = tier;
+      badge.textContent = tier;
+      li.append(button, ` ${h.win_rate.toFixed(3)} `, badge);
+      list.append(li);
+    }
   }
 
   // --- traffic ----------------------------------------------------------------------------
@@ -747,13 +1311,36 @@
     return $("period").selectedOptions[0]?.textContent || `last ${hours} hours`;
   }
 
+  const PRESETS = [...document.querySelectorAll("[data-preset]")].map((b) => Number(b.dataset.preset));
+
+  // Until the user picks a period, show the shortest one that holds all the traffic.
+  async function followData() {
+    if (state.periodChosen) return;
+    try {
+      const total = async (hours) => (await api("GET", `/api/stats?hours=${hours}`)).total;
+      const week = await total(168);
+      if (!week) return;
+      for (const hours of [1, 6, 24]) {
+        if ((await total(hours)) === week) {
+          if (!state.periodChosen) $("period").value = String(hours);
+          return;
+        }
+      }
+      if (!state.periodChosen) $("period").value = "168";
+    } catch {
+      // the regular refresh reports errors
+    }
+  }
+
   async function refreshStats() {
     const t = currentThreshold();
     try {
-      const stats = await api("GET", `/api/stats?threshold=${t}&hours=${periodHours()}`);
+      const query = `threshold=${t}&hours=${periodHours()}&presets=${PRESETS.join(",")}`;
+      const stats = await api("GET", `/api/stats?${query}`);
       if (Math.abs(currentThreshold() - t) > 1e-9) return; // slider moved on; a newer call follows
       state.stats = stats;
       clearError("stats");
+      renderPresetShares();
       renderShare();
       renderTraffic();
     } catch (err) {
@@ -761,19 +1348,75 @@
     }
   }
 
+  function requestQuery() {
+    const params = new URLSearchParams({ limit: String(state.requestLimit) });
+    const tier = $("filter-tier").value;
+    const status = $("filter-status").value;
+    const model = $("filter-model").value.trim();
+    if (tier) params.set("tier", tier);
+    if (status) params.set("status", status);
+    if (model) params.set("model", model);
+    return params.toString();
+  }
+
   async function refreshRequests() {
     try {
-      const data = await api("GET", "/api/requests?limit=50");
+      const data = await api("GET", `/api/requests?${requestQuery()}`);
       clearError("requests");
-      renderRequests(data.requests || []);
+      const rows = data.requests || [];
+      const total = data.total ?? rows.length;
+      renderRequests(rows);
+      const filtered = $("filter-tier").value || $("filter-status").value || $("filter-model").value.trim();
+      const count = total
+        ? `Showing ${rows.length} of ${total} request${total === 1 ? "" : "s"}${filtered ? " matching the filter" : ""} (since the gateway started).`
+        : "";
+      // A live region: rewritten only when it changes, so it is not announced every poll.
+      if ($("requests-count").textContent !== count) $("requests-count").textContent = count;
+      const more = $("btn-more");
+      more.hidden = rows.length >= total;
+      more.textContent = `Load ${Math.min(50, total - rows.length)} more`;
     } catch (err) {
       showError("requests", "Could not read recent requests", err);
     }
   }
 
+  $("btn-more").addEventListener("click", () => {
+    state.requestLimit += 50;
+    refreshRequests();
+  });
+  let filterTimer = 0;
+  for (const id of ["filter-tier", "filter-status", "filter-model"]) {
+    $(id).addEventListener(id === "filter-model" ? "input" : "change", () => {
+      state.requestLimit = 50;
+      clearTimeout(filterTimer);
+      filterTimer = setTimeout(refreshRequests, id === "filter-model" ? 250 : 0);
+    });
+  }
+
+  let followed = false;
   async function refreshTraffic() {
     if (!state.settings && !(await loadSettings())) return;
+    if (!followed) {
+      followed = true;
+      await followData();
+    }
     await Promise.all([refreshStats(), refreshRequests()]);
+  }
+
+  function renderPresetShares() {
+    const s = state.stats;
+    const el = $("preset-shares");
+    if (!s || !s.share_at || !s.with_win_rate) {
+      el.textContent = "Once routed traffic is logged, each preset shows the share of it that it would send to strong.";
+      return;
+    }
+    const names = Object.fromEntries([...document.querySelectorAll("[data-preset]")].map(
+      (b) => [Number(b.dataset.preset), b.firstChild.textContent.trim()]));
+    const parts = PRESETS.map((t) => {
+      const share = s.share_at[`${t}`];
+      return `${names[t]} (${fmtThreshold(t)}) ${share == null ? "?" : pct(share)}`;
+    });
+    el.textContent = `Sent to strong on your ${s.with_win_rate} routed requests in the ${periodText(s.hours)}: ${parts.join(", ")}.`;
   }
 
   function renderShare() {
@@ -823,12 +1466,14 @@
       el.textContent = "Savings: no routed requests in this period.";
       return;
     }
-    const target = c.strong_model || "the strong model";
+    const baselines = c.baseline_models && c.baseline_models.length ? c.baseline_models : [c.strong_model];
+    const target = baselines.filter(Boolean).join(" / ") || "the strong model";
     if (c.priced) {
+      const pctOff = c.all_strong_usd > 0 ? Math.round((c.saved_usd / c.all_strong_usd) * 100) : 0;
       el.textContent =
-        `Estimated saved: ${fmtUsd(c.saved_usd)} against sending all ${routed} routed requests to ` +
-        `${target} (${fmtUsd(c.all_strong_usd)} → ${fmtUsd(c.actual_usd)}); ` +
-        `${c.strong_requests_avoided} request${c.strong_requests_avoided === 1 ? "" : "s"} went to the weak tier.`;
+        `Spent ${fmtUsd(c.actual_usd)} instead of ${fmtUsd(c.all_strong_usd)} (${pctOff >= 0 ? "−" : "+"}${Math.abs(pctOff)}%) ` +
+        `on ${routed} routed request${routed === 1 ? "" : "s"}, compared with sending each to ${target} ` +
+        `(the strong chain's first model at the time); ${c.strong_requests_avoided} went to the weak tier.`;
     } else {
       const missing = (c.missing_prices || []).join(", ");
       el.textContent =
@@ -839,21 +1484,29 @@
 
   function renderRequests(rows) {
     const body = $("requests-body");
+    const focusedId = document.activeElement && document.activeElement.dataset
+      ? document.activeElement.dataset.requestId : null;
     body.replaceChildren();
     if (!rows.length) {
       const tr = document.createElement("tr");
       tr.className = "empty";
       const td = document.createElement("td");
       td.colSpan = 8;
-      td.textContent = "No requests yet.";
+      td.textContent = $("filter-tier").value || $("filter-status").value || $("filter-model").value.trim()
+        ? "No requests match the filter." : "No requests yet.";
       tr.append(td);
       body.append(tr);
       return;
     }
     for (const e of rows) {
       const tr = document.createElement("tr");
-      tr.className = `status-${e.status === "error" ? "error" : "success"}`;
-      if (e.request_id) tr.dataset.requestId = e.request_id;
+      const fallback = e.routed_tier && e.tier && e.routed_tier !== e.tier && e.tier !== "direct";
+      tr.className = `row status-${e.status === "error" ? "error" : "success"}${fallback ? " fallback" : ""}`;
+      const id = e.request_id || `${e.timestamp}`;
+      tr.dataset.requestId = id;
+      tr.tabIndex = 0;
+      const open = state.expanded.has(id);
+      tr.setAttribute("aria-expanded", String(open));
       const cell = (text, cls, title) => {
         const td = document.createElement("td");
         td.textContent = text;
@@ -862,27 +1515,98 @@
         tr.append(td);
         return td;
       };
-      cell(fmtTime(e.timestamp), "", e.timestamp);
-      cell(e.client || "—");
-      cell(e.requested_model || "—", "model", e.requested_model);
-      const routed = modelRef(e);
-      cell(routed || "—", "model", routed);
-      const tierCell = cell("");
+      cell(fmtTime(e.timestamp), "time", e.timestamp);
+      const tierCell = cell("", "tier");
       if (e.tier) {
         const badge = document.createElement("span");
         badge.className = "badge";
         badge.dataset.tier = e.tier;
         badge.textContent = e.tier;
         tierCell.append(badge);
+        if (fallback) tierCell.append(` ← ${e.routed_tier}`);
       } else {
-        tierCell.textContent = "—";
+        tierCell.textContent = e.routed_tier ? `${e.routed_tier} (failed)` : "—";
       }
       cell(typeof e.routellm_win_rate === "number" ? e.routellm_win_rate.toFixed(3) : "—", "num");
+      cell(e.requested_model || "—", "model", e.requested_model);
+      const answered = modelRef(e);
+      cell(answered || "—", "model", answered);
+      cell(e.client || "—");
       cell(fmtMs(e.latency_ms), "num");
       const status = e.status === "error" ? `error ${e.status_code ?? ""}`.trim() : e.status || "—";
-      cell(status, "", e.error ? String(typeof e.error === "object" ? JSON.stringify(e.error) : e.error) : "");
+      cell(status);
+      const toggle = () => {
+        if (state.expanded.has(id)) state.expanded.delete(id);
+        else state.expanded.add(id);
+        const nowOpen = state.expanded.has(id);
+        tr.setAttribute("aria-expanded", String(nowOpen));
+        const next = tr.nextElementSibling;
+        if (next && next.classList.contains("details")) next.remove();
+        if (nowOpen) tr.after(detailsRow(e, id));
+      };
+      tr.addEventListener("click", toggle);
+      tr.addEventListener("keydown", (event) => {
+        if (event.key === "Enter" || event.key === " ") {
+          event.preventDefault();
+          toggle();
+        }
+      });
       body.append(tr);
+      if (open) body.append(detailsRow(e, id));
+      if (focusedId === id) tr.focus();
     }
+  }
+
+  function detailsRow(e, id) {
+    const tr = document.createElement("tr");
+    tr.className = "details";
+    tr.dataset.detailsFor = id;
+    const td = document.createElement("td");
+    td.colSpan = 8;
+    const dl = document.createElement("dl");
+    dl.className = "facts";
+    const add = (term, value) => {
+      if (value == null || value === "") return;
+      const dt = document.createElement("dt");
+      dt.textContent = term;
+      const dd = document.createElement("dd");
+      dd.textContent = value;
+      dl.append(dt, dd);
+    };
+    let tiers = e.tier || "—";
+    if (e.routed_tier && e.tier && e.routed_tier !== e.tier) {
+      tiers = `routed ${e.routed_tier}, answered by ${e.tier} (cross-tier fallback)`;
+    } else if (e.routed_tier) {
+      tiers = `routed ${e.routed_tier}, answered by ${e.tier || "no model"}`;
+    }
+    add("Tier", tiers);
+    add("Router", e.router || (e.routed_tier === "direct" ? "none (a provider/model was named)" : null));
+    add("Win rate", typeof e.routellm_win_rate === "number" ? e.routellm_win_rate.toFixed(4) : null);
+    add("Threshold", typeof e.threshold === "number" ? fmtThreshold(e.threshold) : null);
+    add("Routing note", e.routing_error);
+    add("Error", e.error ? String(typeof e.error === "object" ? JSON.stringify(e.error) : e.error) : null);
+    add("Tokens", e.input_tokens != null ? `${e.input_tokens} in, ${e.output_tokens ?? "?"} out` : null);
+    add("Endpoint", e.endpoint);
+    add("Request id", e.request_id);
+    td.append(dl);
+    const attempts = e.attempts || [];
+    if (attempts.length) {
+      const h = document.createElement("p");
+      h.className = "small-heading";
+      h.textContent = attempts.length > 1 ? "Attempts (fallback chain, in order)" : "Attempt";
+      const ol = document.createElement("ol");
+      ol.className = "attempts";
+      for (const a of attempts) {
+        const li = document.createElement("li");
+        const parts = [a.model || "?", a.status != null ? String(a.status) : ""];
+        if (a.error) parts.push(String(a.error));
+        li.textContent = parts.filter(Boolean).join(" · ");
+        ol.append(li);
+      }
+      td.append(h, ol);
+    }
+    tr.append(td);
+    return tr;
   }
 
   function svg(tag, attrs, parent) {
@@ -973,7 +1697,10 @@
     }).observe($("chart"));
   }
 
-  $("period").addEventListener("change", refreshStats);
+  $("period").addEventListener("change", () => {
+    state.periodChosen = true;
+    refreshStats();
+  });
   $("btn-refresh").addEventListener("click", () => {
     refreshTraffic();
     refreshStatus();
@@ -1088,10 +1815,15 @@
   });
 
   async function start() {
+    renderSnippet();
     await Promise.all([
       refreshStatus().then(() => schedule("status")),
-      refreshTraffic().then(() => schedule("traffic", state.settings ? undefined : 3000)),
+      refreshTraffic().then(() => {
+        schedule("traffic", state.settings ? undefined : 3000);
+        return testProviders(chainProviders());
+      }),
       refreshModels().then(() => schedule("models")),
+      refreshProviders(),
     ]);
   }
 
@@ -1100,12 +1832,9 @@
   // /health says "degraded" with its reasons while something needs attention (e.g. the
   // access log cannot be written): a banner above the dashboard says why, until it is ok.
   function watchHealth() {
-    const banner = document.createElement("div");
-    banner.id = "health-banner";
-    banner.className = "health-banner";
+    const banner = $("health-banner"); // the page's slot for it, above the dashboard
+    banner.classList.add("health-banner");
     banner.setAttribute("role", "alert");
-    banner.hidden = true;
-    document.body.insertBefore(banner, $("main"));
     const check = async () => {
       try {
         const response = await fetch("/health", { cache: "no-store" });
