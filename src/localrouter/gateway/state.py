@@ -31,7 +31,13 @@ from localrouter.gateway.proxy.providers import Upstreams, provider_secrets
 from localrouter.gateway.shutdown import Drain
 from localrouter.paths import logs_dir
 from localrouter.routellm.service import RouterService
-from localrouter.routers.registry import RouterRegistry, TrainedLoader, no_trained_routers
+from localrouter.routers.base import Router
+from localrouter.routers.registry import (
+    RouterRegistry,
+    TrainedLoader,
+    manifest_stamp,
+    no_trained_routers,
+)
 from localrouter.settings import (
     ClientSettings,
     ProviderSettings,
@@ -111,6 +117,7 @@ class GatewayState:
     allow_remote: bool = False  # `serve --allow-remote`
     drain: Drain = field(default_factory=Drain)  # in-flight requests' shutdown deadline
     _classifiers: dict[str, MicroBatcher] = field(default_factory=dict, repr=False)
+    _batched: dict[str, Router] = field(default_factory=dict, repr=False)  # what each wraps
     _responses: ResponseStore | None = field(default=None, repr=False)
     _secrets_for: Settings | None = field(default=None, repr=False)
     _secrets: list[str] = field(default_factory=list, repr=False)
@@ -138,7 +145,7 @@ class GatewayState:
             home=home,
             settings=store,
             router_model=router_model,
-            routers=RouterRegistry(router_model, trained_routers),
+            routers=RouterRegistry(router_model, trained_routers, manifest_stamp(home)),
             access_log=access_log,
             metrics=Metrics(),
             upstreams=Upstreams(),
@@ -153,12 +160,19 @@ class GatewayState:
 
     def _new_classifier(self, name: str) -> MicroBatcher:
         router = self.routers.get(name)
+        self._batched[name] = router
         return MicroBatcher(router.predict, on_batch=self.metrics.classifier_batch.observe)
 
     async def classifier(self, name: str) -> MicroBatcher:
         """The micro-batcher of router ``name``; raises UnknownRouter when there is none.
-        A trained router is loaded (off the event loop) on its first use."""
+        A trained router is loaded (off the event loop) on its first use, and again when
+        its files changed (``router train`` or ``router delete`` in another process)."""
         batcher = self._classifiers.get(name)
+        if batcher is not None and (
+            self.routers.changed(name) or self.routers.cached(name) is not self._batched[name]
+        ):
+            self.forget_router(name)
+            batcher = None
         if batcher is None:
             if self.routers.cached(name) is None:
                 await asyncio.to_thread(self.routers.get, name)

@@ -31,6 +31,7 @@ from localrouter.gateway.admin.common import read_body as _body
 from localrouter.gateway.admin.common import state_of as _state
 from localrouter.gateway.admin.common import update_settings as _update
 from localrouter.gateway.admin.providers_api import add_provider_routes, providers_view
+from localrouter.gateway.admin.routers_api import add_router_routes, check_router
 from localrouter.gateway.errors import ApiError
 from localrouter.gateway.request_body import parse_json_body
 from localrouter.gateway.state import GatewayState
@@ -224,6 +225,8 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
     async def patch_routing(request: Request) -> dict[str, Any]:
         state = _state(request)
         patch = (await _body(request, RoutingPatch)).model_dump(exclude_none=True)
+        if "router" in patch:
+            await run_in_threadpool(check_router, state.home, patch["router"])
         await run_in_threadpool(_update, state, lambda data: data["routing"].update(patch))
         return state.settings.current.routing.model_dump(mode="json")
 
@@ -333,6 +336,7 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
             raise ApiError(400, str(exc), "invalid_parameter") from None
 
     add_provider_routes(api)
+    add_router_routes(api)
     return api
 
 
