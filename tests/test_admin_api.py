@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -305,6 +306,19 @@ def test_calibrate_from_logged_win_rates(harness: Harness) -> None:
     shares = [share for _, share in table]
     assert len(table) >= 5 and shares == sorted(shares, reverse=True)
     assert_openai_error(harness.client.post("/api/calibrate", json={"strong_pct": 130}), 400)
+
+    # Another router's win rates are not mixed in: the selected router's (routing.router) only.
+    for i in range(10):
+        record = entry(30 + i, "strong", 0.9, "openai/gpt-4o")
+        harness.log.write(dataclasses.replace(record, router="random", request_id=f"rnd-{i}"))
+    assert harness.client.post("/api/calibrate", json={"strong_pct": 30}).json()["prompts"] == 200
+    other = harness.client.post("/api/calibrate", json={"strong_pct": 30, "router": "random"})
+    assert (other.json()["router"], other.json()["prompts"]) == ("random", 10)
+    harness.state.settings.update(lambda data: data["routing"].update(router="random"))
+    assert harness.client.post("/api/calibrate", json={"strong_pct": 30}).json()["prompts"] == 10
+    none = harness.client.post("/api/calibrate", json={"strong_pct": 30, "router": "mine"})
+    assert_openai_error(none, 409)
+    assert "no requests routed by mine" in none.json()["error"]["message"]
 
 
 def test_router_without_model_answers_openai_errors(harness: Harness) -> None:

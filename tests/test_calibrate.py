@@ -18,6 +18,7 @@ from localrouter.evaluation.calibrate import (
     calibrate_from_logs,
     logged_win_rates,
 )
+from localrouter.routers.random import RandomRouter
 
 
 @pytest.mark.parametrize("pct", [0, 5, 10, 25, 33.3, 50, 77, 90, 100])
@@ -138,9 +139,47 @@ def test_cli_errors_are_one_sentence(tmp_path: Path) -> None:
     assert both.stderr.strip() == "Error: pass exactly one of --from-logs or --file PROMPTS."
     empty = _cli(tmp_path, "--strong-pct", "50", "--from-logs")
     assert empty.returncode != 0 and "Traceback" not in empty.stderr
-    assert "no routed requests with a win rate in the last 7 days" in empty.stderr
+    assert "no requests routed by bert with a win rate in the last 7 days" in empty.stderr
     bad = _cli(tmp_path, "--strong-pct", "50", "--file", str(tmp_path / "missing.txt"))
     assert bad.returncode != 0 and "does not exist" in bad.stderr
+
+
+def test_cli_calibrates_the_selected_router(tmp_path: Path) -> None:
+    """Logged win rates of the selected router only (routing.router, or --router); with
+    --file, that router's own win rates."""
+    now = datetime.now(UTC)
+    _write_logs(tmp_path, now)  # 8 routed entries without a router field: bert's
+    mine = [{**_entry(now - timedelta(minutes=i), 0.5), "router": "mine"} for i in range(1, 4)]
+    log = tmp_path / "logs" / f"access-{now.date().isoformat()}.jsonl"
+    with log.open("a", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(e) + "\n" for e in mine)
+    (tmp_path / "settings.yaml").write_text("routing:\n  router: mine\n", encoding="utf-8")
+
+    selected = _cli(tmp_path, "--strong-pct", "50", "--from-logs", "--json")
+    assert selected.returncode == 0, selected.stderr
+    payload = json.loads(selected.stdout)
+    assert (payload["router"], payload["prompts"]) == ("mine", 3)
+    bert = json.loads(
+        _cli(tmp_path, "--strong-pct", "50", "--from-logs", "--router", "bert", "--json").stdout
+    )
+    assert (bert["router"], bert["prompts"], bert["strong_count"]) == ("bert", 8, 4)
+    other = _cli(tmp_path, "--strong-pct", "50", "--from-logs", "--router", "other")
+    assert other.returncode != 0
+    assert "no requests routed by other with a win rate" in other.stderr
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("\n".join(f"prompt {i}" for i in range(20)), encoding="utf-8")
+    rand = _cli(
+        tmp_path, "--strong-pct", "30", "--file", str(prompts), "--router", "random", "--json"
+    )
+    assert rand.returncode == 0, rand.stderr
+    expected = RandomRouter().predict([f"prompt {i}" for i in range(20)])
+    rates = [p.win_rate for p in expected]
+    result = json.loads(rand.stdout)
+    assert result["router"] == "random" and result["prompts"] == 20
+    assert sum(r >= result["threshold"] for r in rates) == 6
+    missing = _cli(tmp_path, "--strong-pct", "30", "--file", str(prompts))  # mine: not trained
+    assert missing.returncode != 0 and "no router named 'mine'" in missing.stderr
 
 
 def test_prompt_files_lines_and_jsonl(tmp_path: Path) -> None:

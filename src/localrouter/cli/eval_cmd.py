@@ -322,35 +322,48 @@ def calibrate_cmd(
     threads: ThreadsOption = None,
     batch_size: BatchOption = DEFAULT_BATCH_SIZE,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    router: Annotated[
+        str | None,
+        typer.Option(
+            "--router",
+            help="bert, random or a trained router (default: routing.router of the settings).",
+        ),
+    ] = None,
 ) -> None:
     """The threshold that sends a given share of prompts to the strong tier
-    (strong when win_rate >= threshold)."""
+    (strong when win_rate >= threshold), for the selected router."""
     if from_logs == (file is not None):
         fail("pass exactly one of --from-logs or --file PROMPTS")
     home = home_dir()
+    settings = _settings(home)
+    name = router or settings.routing.router
     try:
         if from_logs:
-            calibration = calibrate_from_logs(strong_pct, home, days)
-            source = f"requests of the last {days} days"
+            calibration = calibrate_from_logs(strong_pct, home, days, router=name)
+            source = f"requests routed by {name} in the last {days} days"
         else:
             assert file is not None
             prompts = read_prompt_file(file)
-            rates = _model_win_rates(
-                prompts,
-                home,
-                _settings(home),
-                model_dir,
-                precision,
-                threads,
-                batch_size,
-                False,
-                "Predicting",
-            )
-            calibration = calibrate(rates.values, strong_pct)
-            source = "prompts"
-    except (CalibrationError, PromptFileError) as exc:
+            if name == "bert":
+                values = _model_win_rates(
+                    prompts,
+                    home,
+                    settings,
+                    model_dir,
+                    precision,
+                    threads,
+                    batch_size,
+                    False,
+                    "Predicting",
+                ).values
+            else:
+                registry = RouterRegistry(_NoModel(), trained_loader(home))
+                values = router_win_rates(registry.get(name), prompts, batch_size).values
+            calibration = calibrate(values, strong_pct)
+            source = f"prompts, router {name}"
+    except (CalibrationError, PromptFileError, RouterUnavailable) as exc:
         fail(str(exc))
     if json_output:
-        typer.echo(json.dumps(calibration.to_dict()))
+        typer.echo(json.dumps({"router": name, **calibration.to_dict()}))
     else:
         _print_calibration(calibration, source)

@@ -7,7 +7,8 @@ types into settings and stays robust to win rates logged with fewer digits.
 
 Win rates come from the model (``--file``) or from the access log's ``routellm_win_rate``
 (``--from-logs``, :func:`logged_win_rates`), which the admin API's ``POST /api/calibrate``
-also uses.
+also uses. Win rates of one router only: thresholds mean the same for every router, but the
+share of prompts above one depends on the router.
 """
 
 from __future__ import annotations
@@ -122,25 +123,34 @@ def calibrate(
 
 
 def logged_win_rates(
-    home: Path | None = None, days: float = 7, now: datetime | None = None
+    home: Path | None = None,
+    days: float = 7,
+    now: datetime | None = None,
+    router: str | None = None,
 ) -> list[float]:
     """``routellm_win_rate`` of every logged request of the last ``days`` days (entries that
-    were not routed have none and are skipped; unreadable lines are skipped too)."""
+    were not routed have none and are skipped; unreadable lines are skipped too); with
+    ``router``, only the requests that router decided."""
     if days <= 0:
         raise CalibrationError("days must be positive")
     now = now or datetime.now(UTC)
     # A few minutes ahead: clocks of processes writing the log differ a little.
     return reader.logged_win_rates(
-        logs_dir(home), now - timedelta(days=days), now + timedelta(minutes=5)
+        logs_dir(home), now - timedelta(days=days), now + timedelta(minutes=5), router
     )
 
 
 def calibrate_from_logs(
-    strong_pct: float, home: Path | None = None, days: float = 7, now: datetime | None = None
+    strong_pct: float,
+    home: Path | None = None,
+    days: float = 7,
+    now: datetime | None = None,
+    router: str | None = None,
 ) -> Calibration:
-    rates = logged_win_rates(home, days, now)
+    rates = logged_win_rates(home, days, now, router)
     if not rates:
+        which = f"requests routed by {router}" if router else "routed requests"
         raise CalibrationError(
-            f"the access log has no routed requests with a win rate in the last {days:g} days"
+            f"the access log has no {which} with a win rate in the last {days:g} days"
         )
     return calibrate(rates, strong_pct)

@@ -131,9 +131,23 @@ def rows_of(entries: Iterable[Mapping[str, Any]]) -> list[Row]:
     return [row for row in map(row_of, entries) if row is not None]
 
 
-def logged_win_rates(folder: Path, since: datetime, until: datetime) -> list[float]:
-    """The win rate of every routed request logged between ``since`` and ``until``."""
-    return [r for e in read_entries(folder, since, until) if (r := win_rate_of(e)) is not None]
+def router_of(entry: Mapping[str, Any]) -> str:
+    """The router that gave the entry's win rate (entries logged before routers had names
+    were all routed by ``bert``)."""
+    router = entry.get("router")
+    return router if isinstance(router, str) else "bert"
+
+
+def logged_win_rates(
+    folder: Path, since: datetime, until: datetime, router: str | None = None
+) -> list[float]:
+    """The win rate of every routed request logged between ``since`` and ``until`` (only
+    those of ``router`` when given: win rates of different routers do not mix)."""
+    return [
+        r
+        for e in read_entries(folder, since, until)
+        if (r := win_rate_of(e)) is not None and (router is None or router_of(e) == router)
+    ]
 
 
 @dataclass

@@ -79,6 +79,7 @@ class RouteLLMPatch(_Body):
 class CalibrateBody(_Body):
     strong_pct: float = Field(ge=0.0, le=100.0)
     days: float = Field(default=7.0, gt=0.0, le=366.0)
+    router: str | None = Field(default=None, pattern=ROUTER_NAME.pattern)  # default: routing.router
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -322,16 +323,22 @@ def build_admin_router(dependencies: list[Any] | None = None) -> APIRouter:
         state = _state(request)
         body = await _body(request, CalibrateBody)
         since = datetime.now(UTC) - timedelta(days=body.days)
+        name = body.router or state.settings.current.routing.router
         rows = await run_in_threadpool(traffic.rows_since, state, since)
-        rates = [row.win_rate for row in rows if row.win_rate is not None]
+        # Older entries have no router: they were all routed by bert.
+        rates = [
+            row.win_rate
+            for row in rows
+            if row.win_rate is not None and (row.router or "bert") == name
+        ]
         if not rates:
             raise ApiError(
                 409,
-                f"no routed requests with a win rate in the last {body.days:g} days",
+                f"no requests routed by {name} with a win rate in the last {body.days:g} days",
                 "no_data",
             )
         try:
-            return calibrate_threshold(rates, body.strong_pct).to_dict()
+            return {"router": name, **calibrate_threshold(rates, body.strong_pct).to_dict()}
         except CalibrationError as exc:
             raise ApiError(400, str(exc), "invalid_parameter") from None
 
