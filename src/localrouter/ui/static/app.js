@@ -21,6 +21,7 @@
     models: null, // GET /api/models (null until the first answer)
     stats: null, // GET /api/stats
     lastTry: null, // POST /api/router/predict answer
+    routers: null, // GET /api/routers
     savedThreshold: null,
     // A threshold finer than the slider's 0.01 steps (from calibration or settings.yaml) is
     // kept exactly here, since the slider would round it, until the user moves the slider.
@@ -356,7 +357,13 @@
     const s = state.status;
     if (state.settings && !state.settings.routing.enabled) return "routing is off";
     if (!s) return null;
-    if (state.settings && state.settings.routing.router !== "bert") return null;
+    const name = selectedRouter();
+    if (name !== "bert") {
+      const info = routerInfo(name);
+      if (state.routers && !info) return `there is no router named ${name}`;
+      if (info && info.error) return `the router ${name} cannot be used`;
+      if (!needsBert()) return null; // random, or a trained router with its own embedder
+    }
     if (s.state === "not_downloaded") return "the router model is not downloaded";
     if (s.state === "downloading") return "the router model is still downloading";
     if (s.state === "failed") {
@@ -535,16 +542,28 @@
     // Router model.
     const s = state.status;
     const st = s ? s.state : "";
-    const modelDone = ["ready", "downloaded", "loading"].includes(st);
+    let modelDone = ["ready", "downloaded", "loading"].includes(st);
     let modelText = "—";
     if (st === "not_downloaded") {
       modelText = `Not downloaded (${MODEL_SIZE_TEXT}). Until it is, every localrouter/auto request goes to ${strongText()}.`;
     } else if (st === "downloading") modelText = "Downloading (progress in the Router model card).";
     else if (st === "failed") modelText = `Failed: ${s.error || "unknown error"}. Download it again.`;
     else if (modelDone) modelText = "Installed.";
+    let downloadHidden = modelDone || st === "downloading";
+    const name = selectedRouter();
+    if (!needsBert()) { // the selected router needs no RouteLLM model
+      const info = routerInfo(name);
+      modelDone = Boolean(info && !info.error);
+      downloadHidden = true;
+      if (!state.routers) modelText = `Checking the router ${name}…`;
+      else if (!info) modelText = `No router named ${name}: pick one in the Router card.`;
+      else if (info.error) modelText = `The router ${name} cannot be used: ${info.error}`;
+      else if (info.kind === "random") modelText = "The random router is selected: no model needed.";
+      else modelText = `The trained router ${name} is selected: it needs its own embedder (${info.embedder}), not the RouteLLM model.`;
+    }
     $("setup-model-text").textContent = modelText;
     $("setup-model").dataset.done = String(modelDone);
-    $("btn-setup-download").hidden = modelDone || st === "downloading";
+    $("btn-setup-download").hidden = downloadHidden;
 
     const complete = providerDone && modelDone;
     $("setup-heading").textContent = complete ? "Connect a client" : "Before the first request";
@@ -1201,12 +1220,248 @@
       renderPrices();
       renderBanner();
       renderSetup();
+      refreshRouters(); // the list and the selected router's needs (banner, checklist)
       return true;
     } catch (err) {
       showError("settings", "Could not read the settings", err);
       return false;
     }
   }
+
+  // --- routers: the router of localrouter/auto and each trained router's curve ------------
+
+  const curves = new Map(); // "name@created" -> GET /api/routers/{name}/curve answer, or {error}
+  const CURVE_KINDS = ["random", "bert", "trained"]; // drawn in this order: trained on top
+
+  function selectedRouter() {
+    return state.settings ? state.settings.routing.router : "bert";
+  }
+
+  function routerInfo(name) {
+    return state.routers ? state.routers.routers.find((r) => r.name === name) || null : null;
+  }
+
+  // The RouteLLM BERT model is needed by bert itself and by a trained router that embeds
+  // with its encoder (the `bert` embedder); any other trained router needs its own embedder.
+  function needsBert() {
+    const name = selectedRouter();
+    if (name === "bert") return true;
+    const info = routerInfo(name);
+    return Boolean(info && info.needs_bert);
+  }
+
+  function describeRouter(r) {
+    if (r.kind === "bert") {
+      const st = state.status ? state.status.state : r.state;
+      return `bert: RouteLLM's BERT router (model ${String(st || "unknown").replace("_", " ")}).`;
+    }
+    if (r.kind === "random") return "random: a random win rate per prompt (a baseline: no model).";
+    if (r.error) return `${r.name} cannot be used: ${r.error}`;
+    const uses = r.needs_bert ? "the RouteLLM model's encoder" : r.embedder;
+    return `${r.name}: trained (${r.method}, ${r.examples} examples), embeds prompts with ${uses}.`;
+  }
+
+  async function refreshRouters() {
+    try {
+      state.routers = await api("GET", "/api/routers");
+      clearError("routers");
+    } catch (err) {
+      showError("routers", "Could not list the routers", err);
+      return;
+    }
+    renderRouters();
+    renderBanner();
+    renderSetup();
+  }
+
+  function renderRouters() {
+    const data = state.routers;
+    if (!data || !state.settings) return;
+    $("routers-card").inert = false;
+    const selected = selectedRouter();
+    const options = data.routers.map((r) => [r.name, r.kind === "trained" ? `${r.name} (trained)` : r.name, Boolean(r.error)]);
+    if (!routerInfo(selected)) options.push([selected, `${selected} (missing)`, true]);
+    const select = $("router-select");
+    const signature = JSON.stringify(options);
+    if (select.dataset.signature !== signature) { // rebuilt only when the list changed
+      select.replaceChildren(...options.map(([value, text, disabled]) => {
+        const option = document.createElement("option");
+        option.value = value;
+        option.textContent = text;
+        option.disabled = disabled;
+        return option;
+      }));
+      select.dataset.signature = signature;
+    }
+    select.value = selected;
+    const info = routerInfo(selected);
+    $("router-select-help").textContent = info
+      ? describeRouter(info)
+      : `No router named ${selected}: localrouter/auto goes to ${strongText()}. Pick another.`;
+
+    const trained = data.routers.filter((r) => r.kind === "trained");
+    $("no-trained").hidden = trained.length > 0;
+    $("trained-routers").replaceChildren(...trained.map(routerFigure));
+    for (const r of trained) if (!r.error) showCurve(r);
+  }
+
+  function routerFigure(r) {
+    const figure = document.createElement("figure");
+    figure.className = "router-curve";
+    figure.dataset.router = r.name;
+    figure.dataset.selected = String(r.name === selectedRouter());
+    const caption = document.createElement("figcaption");
+    const name = document.createElement("strong");
+    name.textContent = r.name;
+    caption.append(name);
+    if (r.error) {
+      const error = document.createElement("p");
+      error.className = "error-text";
+      error.textContent = r.error;
+      figure.append(caption, error);
+      return figure;
+    }
+    const when = r.created ? new Date(r.created) : null;
+    const embedder = document.createElement("span");
+    embedder.className = "path";
+    embedder.textContent = r.embedder;
+    caption.append(
+      ` ${r.method}, ${r.examples} examples${when && !isNaN(when) ? `, trained ${when.toLocaleDateString()}` : ""}; embedder `,
+      embedder,
+    );
+    const chart = svg("svg", { viewBox: "0 0 360 210", role: "img", class: "curve-chart" });
+    chart.setAttribute("aria-label", `Quality against strong share: ${r.name}, bert and random, cross-validated`);
+    const legend = document.createElement("p");
+    legend.className = "legend muted";
+    for (const [kind, label] of [["trained", r.name], ["bert", "bert"], ["random", "random"]]) {
+      if (kind === "bert" && !(r.metrics && r.metrics.bert)) continue;
+      const swatch = document.createElement("span");
+      swatch.className = `swatch curve-${kind}`;
+      legend.append(swatch, ` ${label} `);
+    }
+    figure.append(caption, chart, legend, metricsTable(r));
+    return figure;
+  }
+
+  function metricsTable(r) {
+    const wrap = document.createElement("div");
+    wrap.className = "table-wrap";
+    const table = document.createElement("table");
+    table.className = "router-metrics";
+    const head = document.createElement("tr");
+    for (const [text, cls] of [["Router", ""], ["APGR", "num"], ["CPT(50%)", "num"], ["CPT(80%)", "num"]]) {
+      const th = document.createElement("th");
+      th.scope = "col";
+      th.textContent = text;
+      if (cls) th.className = cls;
+      head.append(th);
+    }
+    const thead = document.createElement("thead");
+    thead.append(head);
+    const body = document.createElement("tbody");
+    const metrics = r.metrics || {};
+    for (const [kind, label] of [["trained", r.name], ["bert", "bert"], ["random", "random"]]) {
+      const m = metrics[kind];
+      if (!m) continue;
+      const tr = document.createElement("tr");
+      tr.dataset.router = label;
+      const cells = [label, fmtMetric(m.apgr, false), fmtMetric(m.cpt50, true), fmtMetric(m.cpt80, true)];
+      cells.forEach((text, i) => {
+        const td = document.createElement("td");
+        td.textContent = text;
+        if (i) td.className = "num";
+        tr.append(td);
+      });
+      body.append(tr);
+    }
+    table.append(thead, body);
+    wrap.append(table);
+    return wrap;
+  }
+
+  function fmtMetric(value, share) {
+    if (value == null) return "—";
+    return share ? `${(value * 100).toFixed(1)}%` : value.toFixed(3);
+  }
+
+  async function showCurve(r) {
+    const key = `${r.name}@${r.created}`;
+    let data = curves.get(key);
+    if (!data) {
+      try {
+        data = await api("GET", `/api/routers/${encodeURIComponent(r.name)}/curve`);
+      } catch (err) {
+        data = { error: err.message };
+      }
+      curves.set(key, data);
+    }
+    const figure = [...document.querySelectorAll("#trained-routers figure")].find((f) => f.dataset.router === r.name);
+    if (figure) drawCurve(figure.querySelector("svg"), data, r.name);
+  }
+
+  // Quality (y) against the share of prompts sent to the strong model (x), hand-drawn.
+  function drawCurve(chart, data, name) {
+    chart.replaceChildren();
+    const width = 360;
+    const height = 210;
+    const pad = { left: 50, right: 12, top: 10, bottom: 36 };
+    const w = width - pad.left - pad.right;
+    const h = height - pad.top - pad.bottom;
+    if (data.error) {
+      const text = svg("text", { x: width / 2, y: height / 2, "text-anchor": "middle" }, chart);
+      text.textContent = `No curve: ${data.error}`;
+      return;
+    }
+    const kinds = CURVE_KINDS.filter((k) => data.curves[k]);
+    const values = kinds.flatMap((k) => data.curves[k].quality);
+    let lo = Math.min(...values);
+    let hi = Math.max(...values);
+    if (hi - lo < 1e-9) { lo -= 0.05; hi += 0.05; }
+    const x = (share) => pad.left + share * w;
+    const y = (q) => pad.top + h - ((q - lo) / (hi - lo)) * h;
+    for (const q of [lo, (lo + hi) / 2, hi]) {
+      svg("line", { x1: pad.left, x2: pad.left + w, y1: y(q), y2: y(q), class: "grid-line" }, chart);
+      const label = svg("text", { x: pad.left - 5, y: y(q) + 4, "text-anchor": "end" }, chart);
+      label.textContent = q.toFixed(2);
+    }
+    for (const share of [0, 0.5, 1]) {
+      const label = svg("text", { x: x(share), y: pad.top + h + 14, "text-anchor": share === 0 ? "start" : share === 1 ? "end" : "middle" }, chart);
+      label.textContent = `${share * 100}%`;
+    }
+    const axis = svg("text", { x: pad.left + w / 2, y: height - 4, "text-anchor": "middle" }, chart);
+    axis.textContent = "share of prompts sent to the strong model";
+    const yAxis = svg("text", {
+      x: 0, y: 0, "text-anchor": "middle", transform: `translate(11 ${pad.top + h / 2}) rotate(-90)`,
+    }, chart);
+    yAxis.textContent = "quality";
+    for (const kind of kinds) {
+      const c = data.curves[kind];
+      const points = c.strong_share.map((s, i) => `${x(s).toFixed(1)},${y(c.quality[i]).toFixed(1)}`);
+      const line = svg("polyline", { points: points.join(" "), class: `curve-${kind}`, "data-points": points.length }, chart);
+      const title = svg("title", {}, line);
+      title.textContent = kind === "trained" ? name : kind;
+    }
+  }
+
+  $("router-select").addEventListener("change", async (event) => {
+    const name = event.target.value;
+    $("router-select-state").textContent = "Saving…";
+    const result = await act("router-select", "Could not select the router", null, () =>
+      api("PATCH", "/api/settings/routing", { router: name }),
+    );
+    $("router-select-state").textContent = result ? "Saved" : "";
+    if (result) {
+      state.settings.routing = result;
+      notify(`localrouter/auto now routes with ${name}`);
+      state.lastTry = null;
+      state.history = [];
+      renderTry();
+      renderHistory();
+    }
+    renderRouters();
+    renderBanner();
+    renderSetup();
+  });
 
   // --- try it -----------------------------------------------------------------------------
 
@@ -1220,7 +1475,7 @@
     const button = $("btn-try");
     button.textContent = "Predicting…";
     const result = await act("try", "Prediction failed", button, () =>
-      api("POST", "/api/router/predict", { prompt, threshold: currentThreshold() }),
+      api("POST", "/api/router/predict", { prompt, threshold: currentThreshold(), router: selectedRouter() }),
     );
     button.textContent = "Predict";
     if (result) {
@@ -1260,6 +1515,7 @@
     if (!r) return;
     const t = currentThreshold();
     const tier = tierAt(r.win_rate, t);
+    $("try-router").textContent = r.router;
     $("try-win-rate").textContent = `${r.win_rate.toFixed(4)} (${(r.win_rate * 100).toFixed(1)}%)`;
     const model = firstOf(tier);
     let goes = model ? `${model} (first of the ${tier} chain)` : `the ${tier} chain is empty`;
