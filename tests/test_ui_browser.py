@@ -438,7 +438,8 @@ def test_calibrate_suggests_a_threshold_and_applies_it(
     assert float(shown) == slider
     assert slider != 0.987  # so applying it is a visible change
     expect(page.locator("#calibrate-basis")).to_contain_text(
-        f"{expected['prompts']} routed requests with a logged win rate in the last 7 days"
+        f"{expected['prompts']} requests routed by {expected['router']} with a logged win rate "
+        "in the last 7 days"
     )
     if slider == expected["threshold"]:  # else the share is the rounded threshold's
         expect(page.locator("#calibrate-share")).to_contain_text(

@@ -111,3 +111,28 @@ def test_load_on_first_use_loads_only_when_predicting() -> None:
     assert [p.win_rate for p in registry.get("bert").predict(["x", "y"])] == [0.25, 0.25]
     registry.get("bert").predict(["z"])
     assert len(loaded) == 1 and lazy.loaded is loaded[0]
+
+
+def test_a_trained_router_is_loaded_again_when_its_stamp_changes() -> None:
+    """Another process retrained or deleted it: the stamp of its files differs from the one
+    taken at load time, so the next lookup loads it again (or finds it gone)."""
+    stamps = {"mine": 1}
+    loads: list[str] = []
+
+    def load(name: str) -> Router:
+        if name not in stamps:
+            return no_trained_routers(name)
+        loads.append(name)
+        return TrainedStub(name)
+
+    registry = RouterRegistry(ConstantModel(0.5), load, lambda name: stamps.get(name))
+    first = registry.get("mine")
+    assert registry.get("mine") is first and not registry.changed("mine")
+    stamps["mine"] = 2  # retrained
+    assert registry.changed("mine") and not registry.changed("bert")
+    second = registry.get("mine")
+    assert second is not first and loads == ["mine", "mine"]
+    del stamps["mine"]  # deleted
+    with pytest.raises(UnknownRouter):
+        registry.get("mine")
+    assert registry.cached("mine") is None

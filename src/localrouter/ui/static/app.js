@@ -1039,7 +1039,7 @@
     $("calibrate-share").textContent =
       `${pct1(c.achieved_share)}: ${c.strong_count} of ${c.prompts} (target ${c.strong_pct}%)`;
     $("calibrate-basis").textContent =
-      `${plural(c.prompts, "routed request")} with a logged win rate in ${daysText(c.days)}`;
+      `${plural(c.prompts, "request")} routed by ${c.router || "bert"} with a logged win rate in ${daysText(c.days)}`;
     const notes = [];
     if (Math.abs(c.achieved_share * 100 - c.strong_pct) >= 5) {
       notes.push("That is the closest share these win rates allow.");
