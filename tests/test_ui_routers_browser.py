@@ -139,6 +139,19 @@ def test_router_card_picks_a_trained_router(
     entry = gateway.entry(raw.headers["x-request-id"])
     assert (entry["router"], entry["routed_tier"]) == ("mine", "strong")
 
+    # A router trained with the CLI while the page is open shows up (the card polls).
+    trained_routers.train(gateway.home, "second", strong_wins_on="chat")
+    expect(select.locator("option")).to_have_text(
+        ["bert", "random", "mine (trained)", "second (trained)"], timeout=WAIT
+    )
+    second = card.locator('figure[data-router="second"]')
+    expect(second.locator("svg polyline.curve-trained")).to_have_attribute(
+        "data-points", "201", timeout=WAIT
+    )
+    expect(second).to_have_attribute("data-selected", "false")
+    expect(select).to_have_value("mine")
+    shot(page, "03-second-router")
+
 
 def trained_routers_metrics(home: Path) -> dict[str, dict[str, float]]:
     import json

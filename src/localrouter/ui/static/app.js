@@ -1301,8 +1301,16 @@
 
     const trained = data.routers.filter((r) => r.kind === "trained");
     $("no-trained").hidden = trained.length > 0;
-    $("trained-routers").replaceChildren(...trained.map(routerFigure));
-    for (const r of trained) if (!r.error) showCurve(r);
+    const box = $("trained-routers");
+    const drawn = JSON.stringify(trained); // redrawn only when a router changed
+    if (box.dataset.drawn !== drawn) {
+      box.dataset.drawn = drawn;
+      box.replaceChildren(...trained.map(routerFigure));
+      for (const r of trained) if (!r.error) showCurve(r);
+    }
+    for (const figure of box.querySelectorAll("figure")) {
+      figure.dataset.selected = String(figure.dataset.router === selected);
+    }
   }
 
   function routerFigure(r) {
@@ -2049,6 +2057,8 @@
     status: { run: refreshStatus, every: () => (state.status && BUSY_STATES.has(state.status.state) ? 700 : 4000) },
     traffic: { run: refreshTraffic, every: () => ($("auto-refresh").checked ? 3000 : null) },
     models: { run: refreshModels, every: () => 60000 },
+    // Routers trained or deleted with the CLI while the page is open.
+    routers: { run: () => (state.settings ? refreshRouters() : null), every: () => 15000 },
   };
 
   function schedule(name, delay) {
@@ -2079,6 +2089,7 @@
         return testProviders(chainProviders());
       }),
       refreshModels().then(() => schedule("models")),
+      Promise.resolve().then(() => schedule("routers")),
       refreshProviders(),
     ]);
   }
