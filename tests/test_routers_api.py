@@ -6,6 +6,7 @@ without a restart."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -142,6 +143,9 @@ def test_select_refuses_an_unknown_router(
     answer = chat(client, "localrouter/auto", MATH_PROMPT)
     entry = logged(state, answer.headers["x-request-id"])
     assert (entry["router"], entry["routed_tier"]) == ("mine", "strong")
+    # Calibration uses the selected router's logged win rates.
+    calibrated = client.post("/api/calibrate", json={"strong_pct": 100}).json()
+    assert calibrated["router"] == "mine" and calibrated["prompts"] >= 1
 
 
 @pytest.mark.parametrize(("prompt", "tier"), [(MATH_PROMPT, "strong"), (CHAT_PROMPT, "weak")])
@@ -196,3 +200,23 @@ def test_cli_train_and_delete_take_effect_without_restart(
     assert entry["router"] == "flip" and "no router named 'flip'" in entry["routing_error"]
     names = [r["name"] for r in client.get("/api/routers").json()["routers"]]
     assert "flip" not in names
+
+
+def test_cli_calibrate_with_a_trained_router(trained_home: Path) -> None:
+    prompts = trained_home / "calibrate-prompts.txt"
+    prompts.write_text("\n".join([MATH_PROMPT] * 3 + [CHAT_PROMPT] * 3), encoding="utf-8")
+    env = {**os.environ, "LOCALROUTER_HOME": str(trained_home)}
+    env.pop("LOCALROUTER_ENV", None)
+    args = ["routellm", "calibrate", "--strong-pct", "50", "--file", str(prompts)]
+    result = subprocess.run(
+        [sys.executable, "-m", "localrouter", *args, "--router", "mine", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    calibration = json.loads(result.stdout)
+    assert calibration["router"] == "mine"
+    assert (calibration["prompts"], calibration["strong_count"]) == (6, 3)
