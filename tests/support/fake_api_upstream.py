@@ -11,7 +11,8 @@ Usage::
 ``POST /v1/messages`` (Anthropic Messages), each with ``stream``. What is answered depends on
 the model name and the request, the same in every API:
 
-- a model named ``fail-<status>`` answers that status with an error in the API's own shape;
+- a model named ``fail-<status>`` answers that status with an error in the API's own shape
+  (a 429 with ``retry-after: 7``);
 - a model named ``drop-...`` (chat and Anthropic, streaming) sends the start and the text
   ``"partial "``, then drops the connection; ``cut-...`` ends the stream there cleanly
   (no end event: a truncated answer);
@@ -100,6 +101,10 @@ def _decide(model: str, tool_result: str | None, tools: list[str], schema: Any) 
     return Answer(text=f"reply from {model}")
 
 
+def _retry_after(status: int) -> dict[str, str] | None:
+    return {"retry-after": "7"} if status == 429 else None
+
+
 def _sse(data: Any, event: str | None = None) -> bytes:
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {json.dumps(data)}\n\n".encode()
@@ -177,7 +182,7 @@ class FakeApiUpstream:
         if model.startswith("fail-"):
             status = int(model[5:])
             error = {"message": f"fake chat upstream says {status}", "type": "fake", "code": None}
-            return JSONResponse({"error": error}, status)
+            return JSONResponse({"error": error}, status, _retry_after(status))
         results = [m["content"] for m in body["messages"] if m.get("role") == "tool"]
         tools = [t["function"]["name"] for t in body.get("tools") or []]
         fmt = body.get("response_format") or {}
@@ -267,7 +272,7 @@ class FakeApiUpstream:
         if model.startswith("fail-"):
             status = int(model[5:])
             error = {"message": f"fake responses upstream says {status}", "type": "fake"}
-            return JSONResponse({"error": error}, status)
+            return JSONResponse({"error": error}, status, _retry_after(status))
         items = body["input"] if isinstance(body["input"], list) else []
         results = [i["output"] for i in items if i.get("type") == "function_call_output"]
         tools = [t["name"] for t in body.get("tools") or []]
@@ -377,7 +382,7 @@ class FakeApiUpstream:
             status = int(model[5:])
             kind = {429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
             error = {"type": kind, "message": f"fake anthropic upstream says {status}"}
-            return JSONResponse({"type": "error", "error": error}, status)
+            return JSONResponse({"type": "error", "error": error}, status, _retry_after(status))
         results = [
             block["content"]
             for message in body["messages"]
