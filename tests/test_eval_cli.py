@@ -16,8 +16,8 @@ import pytest
 from localrouter.evaluation.data import packaged_dir
 from localrouter.routellm.inference.engine import RouterEngine
 from tests.support.cli import run_localrouter
-from tests.support.fake_upstream import free_port
 from tests.support.routellm_evals import write_mt_bench
+from tests.support.threaded_server import free_port
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from localrouter.gateway.proxy.transport import FastHTTPTransport
-from tests.support.fake_upstream import free_port
 from tests.support.polling import wait_for
+from tests.support.threaded_server import free_port
 
 # request number -> raw answer; None: close silently; RESET: close with a TCP reset
 Reply = Callable[[int], bytes | None]

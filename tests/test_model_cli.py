@@ -21,9 +21,9 @@ from localrouter.routellm.acquisition.install import DownloadLock, installed_mod
 from localrouter.routellm.service import RouterService
 from localrouter.settings import RouteLLMSettings
 from tests.support.fake_hub import HF_VARIABLES_TO_CLEAR, FakeHub, hf_environment
-from tests.support.fake_upstream import free_port
 from tests.support.gateway import GatewayProcess
 from tests.support.polling import wait_for
+from tests.support.threaded_server import free_port
 
 REPO = "routellm/bert_gpt4_augmented"
 

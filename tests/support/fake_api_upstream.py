@@ -37,13 +37,12 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.support.fake_upstream import free_port
+from tests.support.threaded_server import ThreadedServer
 
 INPUT_TOKENS = 11
 TOOL_ARGS = {"city": "Paris"}
@@ -114,8 +113,7 @@ class FakeApiUpstream:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests: list[Recorded] = []
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
         self.port = 0
         self.closed_early = 0
 
@@ -136,7 +134,6 @@ class FakeApiUpstream:
             self._requests.clear()
 
     def start(self, timeout: float = 10.0) -> FakeApiUpstream:
-        self.port = free_port()
         app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -144,23 +141,13 @@ class FakeApiUpstream:
                 Route("/v1/messages", self._messages, methods=["POST"]),
             ]
         )
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="critical", lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="fake-apis", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake upstream did not start")
-            time.sleep(0.01)
+        self._server = ThreadedServer(app, "fake-apis", lifespan="off").start(timeout)
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(10)
+        if self._server is not None:
+            self._server.stop()
 
     def __enter__(self) -> FakeApiUpstream:
         return self.start()

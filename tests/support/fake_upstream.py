@@ -67,11 +67,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.support.threaded_server import ThreadedServer
 
 BEHAVIOURS = (
     "500",
@@ -113,12 +114,6 @@ class _Dropped(Exception):
     """Raised inside a streaming body: uvicorn then closes the connection mid-response."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class FakeUpstream:
     def __init__(self, *, record: bool = True) -> None:
         self._record = record
@@ -129,8 +124,7 @@ class FakeUpstream:
         self.completed_streams = 0
         self.held = 0  # "hold" requests that arrived
         self.held_closed = 0  # ... and whose connection the other side closed while held
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
         self.port = 0
 
     # -- control -----------------------------------------------------------------------------
@@ -169,32 +163,20 @@ class FakeUpstream:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self, timeout: float = 10.0) -> FakeUpstream:
-        self.port = free_port()
-        config = uvicorn.Config(
+        self._server = ThreadedServer(
             self._app(),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="critical",
+            "fake-upstream",
             access_log=False,
             timeout_graceful_shutdown=1,
             lifespan="off",
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="fake-upstream", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake upstream did not start")
-            time.sleep(0.01)
+        ).start(timeout)
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(10)
+        if self._server is not None:
+            self._server.stop()
         self._server = None
-        self._thread = None
 
     def __enter__(self) -> FakeUpstream:
         return self.start()
