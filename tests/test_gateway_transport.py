@@ -13,6 +13,7 @@ import pytest
 
 from localrouter.gateway.proxy.transport import FastHTTPTransport
 from tests.support.polling import wait_for
+from tests.support.raw_http import read_request
 from tests.support.threaded_server import free_port
 
 # request number -> raw answer; None: close silently; RESET: close with a TCP reset
@@ -60,41 +61,30 @@ class RawServer:
                 self.closed += 1
 
     def _exchange(self, conn: socket.socket) -> None:
-        if True:
-            buffer = b""
-            while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(buffer) < length:
-                    buffer += conn.recv(65536)
-                buffer = buffer[length:]
+        buffer = b""
+        while True:
+            request = read_request(conn, buffer)
+            if request is None:
+                return
+            buffer = request[1]
+            with self._lock:
+                self.requests += 1
+                number = self.requests
+                self.busy += 1
+                self.peak_busy = max(self.peak_busy, self.busy)
+            try:
+                answer = self.reply(number)
+            finally:
                 with self._lock:
-                    self.requests += 1
-                    number = self.requests
-                    self.busy += 1
-                    self.peak_busy = max(self.peak_busy, self.busy)
-                try:
-                    answer = self.reply(number)
-                finally:
-                    with self._lock:
-                        self.busy -= 1
-                if answer is None:
-                    return
-                if answer == RESET:
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    return
-                conn.sendall(answer)
-                if self.close_after:
-                    return
+                    self.busy -= 1
+            if answer is None:
+                return
+            if answer == RESET:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            conn.sendall(answer)
+            if self.close_after:
+                return
 
     def close(self) -> None:
         self._sock.close()

@@ -72,6 +72,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.support.raw_http import read_request
 from tests.support.threaded_server import ThreadedServer
 
 BEHAVIOURS = (
@@ -551,23 +552,10 @@ class RawFaultUpstream:
         buffer = b""
         try:
             while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(buffer) < length:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                raw, buffer = buffer[:length], buffer[length:]
+                request = read_request(conn, buffer)
+                if request is None:
+                    return
+                raw, buffer = request
                 body = json.loads(raw) if raw else {}
                 model = str(body.get("model"))
                 with self._lock:
