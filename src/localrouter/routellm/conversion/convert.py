@@ -425,16 +425,7 @@ def write_onnx(
         if precision == "int8"
         else None
     )
-    with data_path.open("wb") as fh:
-        builder = _GraphBuilder(ckpt, precision, _ExternalData(fh, data_location), progress, ranges)
-        model = builder.build()
-        fh.flush()
-        os.fsync(fh.fileno())
-        _drop_cached_pages(fh.fileno())
-    with onnx_path.open("wb") as fh:
-        fh.write(model.SerializeToString())
-        fh.flush()
-        os.fsync(fh.fileno())
+    _write(_GraphBuilder, ckpt, precision, onnx_path, data_path, data_location, progress, ranges)
 
 
 def write_encoder_onnx(
@@ -448,13 +439,27 @@ def write_encoder_onnx(
     """Like :func:`write_onnx`, but the graph is the encoder alone (``last_hidden_state``),
     for sentence embeddings. int8 quantizes the weights without SmoothQuant smoothing (its
     calibration runs the classifier); callers check that int8 keeps their ranking."""
+    _write(
+        _EncoderGraphBuilder, ckpt, precision, onnx_path, data_path, data_location, progress, None
+    )
+
+
+def _write(
+    builder_class: type[_GraphBuilder],
+    ckpt: Checkpoint,
+    precision: Precision,
+    onnx_path: Path,
+    data_path: Path,
+    data_location: str,
+    progress: ProgressCallback | None,
+    ranges: ActivationRanges | None,
+) -> None:
     with data_path.open("wb") as fh:
-        builder = _EncoderGraphBuilder(
-            ckpt, precision, _ExternalData(fh, data_location), progress, None
-        )
+        builder = builder_class(ckpt, precision, _ExternalData(fh, data_location), progress, ranges)
         model = builder.build()
         fh.flush()
         os.fsync(fh.fileno())
+        _drop_cached_pages(fh.fileno())
     with onnx_path.open("wb") as fh:
         fh.write(model.SerializeToString())
         fh.flush()
