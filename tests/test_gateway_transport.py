@@ -13,7 +13,7 @@ import pytest
 
 from localrouter.gateway.proxy.transport import FastHTTPTransport
 from tests.support.polling import wait_for
-from tests.support.raw_http import read_request
+from tests.support.raw_http import RawSocketServer, read_request
 from tests.support.threaded_server import free_port
 
 # request number -> raw answer; None: close silently; RESET: close with a TCP reset
@@ -21,38 +21,22 @@ Reply = Callable[[int], bytes | None]
 RESET = b"<reset>"
 
 
-class RawServer:
+class RawServer(RawSocketServer):
     """Reads one request head (+ content-length body) at a time and writes ``reply(n)``;
     ``close_after`` closes the connection after each answer. Counts connections, requests,
     the connections it closed, and the most requests it was working on at once."""
 
     def __init__(self, reply: Reply, *, close_after: bool = False) -> None:
+        super().__init__()
         self.reply = reply
         self.close_after = close_after
-        self.connections = 0
         self.closed = 0
         self.requests = 0
         self.busy = 0
         self.peak_busy = 0
-        self._lock = threading.Lock()
-        self.port = 0
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen()
-        self.port = self._sock.getsockname()[1]
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self.start()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
         try:
             self._exchange(conn)
         finally:
@@ -85,9 +69,6 @@ class RawServer:
             conn.sendall(answer)
             if self.close_after:
                 return
-
-    def close(self) -> None:
-        self._sock.close()
 
 
 def ok(body: bytes = b"hello", extra: bytes = b"") -> bytes:

@@ -72,7 +72,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.support.raw_http import read_request
+from tests.support.raw_http import RawSocketServer, read_request
 from tests.support.threaded_server import ThreadedServer
 
 BEHAVIOURS = (
@@ -489,7 +489,7 @@ def _usage(source: Any, text: str) -> dict[str, int]:
 RAW_BEHAVIOURS = ("reset", "close_delimited")
 
 
-class RawFaultUpstream:
+class RawFaultUpstream(RawSocketServer):
     """A plain-socket upstream for faults below HTTP libraries (one thread per connection).
 
     ``fail(model, "reset")``: reads the whole request, then closes with a TCP reset (the
@@ -501,15 +501,9 @@ class RawFaultUpstream:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        super().__init__()
         self._behaviours: dict[str, str] = {}
         self._bodies: list[dict[str, Any]] = []
-        self.connections = 0
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen()
-        self.port = int(self._sock.getsockname()[1])
-        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
@@ -531,24 +525,13 @@ class RawFaultUpstream:
             return [body for body in self._bodies if body.get("model") == model]
 
     def __enter__(self) -> RawFaultUpstream:
-        self._thread = threading.Thread(target=self._serve, name="raw-upstream", daemon=True)
-        self._thread.start()
+        self.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._sock.close()
+        self.close()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
         buffer = b""
         try:
             while True:

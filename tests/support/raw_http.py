@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 
 def read_request(conn: socket.socket, buffer: bytes) -> tuple[bytes, bytes] | None:
@@ -25,3 +26,35 @@ def read_request(conn: socket.socket, buffer: bytes) -> tuple[bytes, bytes] | No
             return None
         buffer += data
     return buffer[:length], buffer[length:]
+
+
+class RawSocketServer:
+    """Listens on 127.0.0.1 and hands each accepted connection to :meth:`handle` in a thread
+    of its own; counts ``connections``. ``start()`` begins accepting, ``close()`` stops."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.connections = 0
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen()
+        self.port = int(self._sock.getsockname()[1])
+
+    def handle(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        threading.Thread(target=self._serve, name=type(self).__name__, daemon=True).start()
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
