@@ -13,7 +13,6 @@ import pytest
 
 from tests.support.fake_api_upstream import FakeApiUpstream
 from tests.support.fake_upstream import FakeUpstream
-from tests.support.gateway import GatewayProcess
 
 USER: list[Any] = [{"role": "user", "content": "hi"}]
 
@@ -45,16 +44,6 @@ def gateway_settings(chat_upstream: FakeUpstream, api_upstream: FakeApiUpstream)
         # the weak one; both end on a 429.
         "routing": {"strong": ["chat/busy-a"], "weak": ["chat/busy-b"]},
     }
-
-
-@pytest.fixture(scope="module")
-def claude(gateway: GatewayProcess) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway.base_url, api_key="unused", max_retries=0)
-
-
-@pytest.fixture(scope="module")
-def oai(gateway: GatewayProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.v1_url, api_key="unused", max_retries=0)
 
 
 @pytest.mark.parametrize("model", ["chat/busy-a", "localrouter/auto", "anth/fail-429"])
