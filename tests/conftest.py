@@ -3,7 +3,8 @@ gateway process in front of a fake upstream.
 
 A module that uses ``gateway`` defines a module-scoped ``gateway_settings`` fixture (the
 settings.yaml dict, usually built from ``upstream.base_url``) and, when the gateway needs
-extra environment variables, overrides ``gateway_env``."""
+extra environment variables, overrides ``gateway_env``; ``oai`` and ``claude`` are the
+openai and anthropic SDKs on that gateway."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
+import openai
 import pytest
 
 from tests.support.checkpoints import make_checkpoint
@@ -105,3 +108,15 @@ def gateway(
         tmp_path_factory.mktemp(f"gw-{name}"), gateway_settings, env=gateway_env
     ) as gw:
         yield gw
+
+
+@pytest.fixture(scope="module")
+def oai(gateway: GatewayProcess) -> openai.OpenAI:
+    """The openai SDK on the module's gateway (no retries: each error is seen as answered)."""
+    return openai.OpenAI(base_url=gateway.v1_url, api_key="unused", max_retries=0)
+
+
+@pytest.fixture(scope="module")
+def claude(gateway: GatewayProcess) -> anthropic.Anthropic:
+    """The anthropic SDK on the module's gateway (base URL without /v1, as Claude Code sets it)."""
+    return anthropic.Anthropic(base_url=gateway.base_url, api_key="unused", max_retries=0)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 
 from localrouter.routellm.errors import CheckpointError
 from localrouter.routellm.inference.engine import RouterEngine
+from tests.support.cli import run_localrouter
 
 
 def _break_missing_config(d: Path) -> None:
@@ -104,16 +103,7 @@ def test_engine_load_reports_the_problem(broken: tuple[Path, str]) -> None:
 
 
 def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LOCALROUTER_HOME": str(home)}
-    env.pop("LOCALROUTER_ENV", None)
-    return subprocess.run(
-        [sys.executable, "-m", "localrouter", "routellm", "predict", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return run_localrouter(home, "routellm", "predict", *args)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,23 +15,15 @@ import pytest
 
 from localrouter.evaluation.data import packaged_dir
 from localrouter.routellm.inference.engine import RouterEngine
-from tests.support.fake_upstream import free_port
+from tests.support.cli import run_localrouter
 from tests.support.routellm_evals import write_mt_bench
+from tests.support.threaded_server import free_port
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _run(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "LOCALROUTER_HOME": str(home), **(env or {})}
-    full_env.pop("LOCALROUTER_ENV", None)
-    return subprocess.run(
-        [sys.executable, "-m", "localrouter", "routellm", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=300,
-        check=False,
-    )
+    return run_localrouter(home, "routellm", *args, env=env, timeout=300)
 
 
 def _eval_gsm8k_random(

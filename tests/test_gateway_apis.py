@@ -72,16 +72,6 @@ def gateway_settings(fake: FakeApiUpstream) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def oai(gateway: GatewayProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.v1_url, api_key="unused", max_retries=0)
-
-
-@pytest.fixture(scope="module")
-def claude(gateway: GatewayProcess) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway.base_url, api_key="unused", max_retries=0)
-
-
 # -- OpenAI Responses API ----------------------------------------------------------------------
 
 

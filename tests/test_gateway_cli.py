@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import yaml
 
 from localrouter import __version__
+from tests.support.cli import run_localrouter
 from tests.support.gateway import GatewayProcess
 
 
 def run_serve(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LOCALROUTER_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "localrouter", "serve", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_localrouter(home, "serve", *args, timeout=60)
 
 
 def test_first_run_writes_default_settings(tmp_path: Path) -> None:
@@ -81,16 +72,7 @@ def test_port_in_use_is_one_line_error(tmp_path: Path) -> None:
 
 
 def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LOCALROUTER_HOME": str(home), "COLUMNS": "80"}
-    env.pop("LOCALROUTER_ENV", None)
-    return subprocess.run(
-        [sys.executable, "-m", "localrouter", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_localrouter(home, *args, env={"COLUMNS": "80"}, timeout=60)
 
 
 def test_start_prints_what_a_first_request_needs(tmp_path: Path) -> None:

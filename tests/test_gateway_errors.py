@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.fake_upstream import FakeUpstream, free_port
+from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import GatewayProcess
+from tests.support.threaded_server import free_port
 
 MAX_BODY = 4096
 USER = [{"role": "user", "content": "x"}]

@@ -10,7 +10,6 @@ HTTP) with the writer's ``os_write`` seam failing the same way.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from localrouter.gateway.app import create_app
 from localrouter.settings import parse_settings
-from tests.support.fake_upstream import FakeUpstream, free_port
+from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import GatewayProcess
 from tests.support.log_disk import FlakyDisk, TmpfsDisk
 from tests.support.polling import wait_for
+from tests.support.threaded_server import ThreadedServer
 
 
 @dataclass
@@ -37,18 +36,12 @@ class DiskGateway:
 
 def _in_process(home: Path, settings: dict[str, Any], disk: FlakyDisk) -> Iterator[str]:
     app = create_app(parse_settings(settings), home=home, config_path=home / "settings.yaml")
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started)
+    server = ThreadedServer(app, "gateway", log_level="warning").start(timeout=20)
     app.state.gateway.access_log.os_write = disk.write
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield server.url
     finally:
-        server.should_exit = True
-        thread.join(30)
+        server.stop(timeout=30)
 
 
 @pytest.fixture

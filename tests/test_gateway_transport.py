@@ -12,46 +12,31 @@ import httpx
 import pytest
 
 from localrouter.gateway.proxy.transport import FastHTTPTransport
-from tests.support.fake_upstream import free_port
 from tests.support.polling import wait_for
+from tests.support.raw_http import RawSocketServer, read_request
+from tests.support.threaded_server import free_port
 
 # request number -> raw answer; None: close silently; RESET: close with a TCP reset
 Reply = Callable[[int], bytes | None]
 RESET = b"<reset>"
 
 
-class RawServer:
+class RawServer(RawSocketServer):
     """Reads one request head (+ content-length body) at a time and writes ``reply(n)``;
     ``close_after`` closes the connection after each answer. Counts connections, requests,
     the connections it closed, and the most requests it was working on at once."""
 
     def __init__(self, reply: Reply, *, close_after: bool = False) -> None:
+        super().__init__()
         self.reply = reply
         self.close_after = close_after
-        self.connections = 0
         self.closed = 0
         self.requests = 0
         self.busy = 0
         self.peak_busy = 0
-        self._lock = threading.Lock()
-        self.port = 0
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen()
-        self.port = self._sock.getsockname()[1]
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self.start()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
         try:
             self._exchange(conn)
         finally:
@@ -60,44 +45,30 @@ class RawServer:
                 self.closed += 1
 
     def _exchange(self, conn: socket.socket) -> None:
-        if True:
-            buffer = b""
-            while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(buffer) < length:
-                    buffer += conn.recv(65536)
-                buffer = buffer[length:]
+        buffer = b""
+        while True:
+            request = read_request(conn, buffer)
+            if request is None:
+                return
+            buffer = request[1]
+            with self._lock:
+                self.requests += 1
+                number = self.requests
+                self.busy += 1
+                self.peak_busy = max(self.peak_busy, self.busy)
+            try:
+                answer = self.reply(number)
+            finally:
                 with self._lock:
-                    self.requests += 1
-                    number = self.requests
-                    self.busy += 1
-                    self.peak_busy = max(self.peak_busy, self.busy)
-                try:
-                    answer = self.reply(number)
-                finally:
-                    with self._lock:
-                        self.busy -= 1
-                if answer is None:
-                    return
-                if answer == RESET:
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    return
-                conn.sendall(answer)
-                if self.close_after:
-                    return
-
-    def close(self) -> None:
-        self._sock.close()
+                    self.busy -= 1
+            if answer is None:
+                return
+            if answer == RESET:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            conn.sendall(answer)
+            if self.close_after:
+                return
 
 
 def ok(body: bytes = b"hello", extra: bytes = b"") -> bytes:

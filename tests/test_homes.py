@@ -1,4 +1,4 @@
-"""Home folders (SPEC "Files and folders"): default, LOCALROUTER_ENV=dev, =NAME and
+"""Home folders (README "Configuration"): default, LOCALROUTER_ENV=dev, =NAME and
 LOCALROUTER_HOME, and that the model commands use the resolved one."""
 
 from __future__ import annotations

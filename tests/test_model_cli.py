@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -20,9 +21,9 @@ from localrouter.routellm.acquisition.install import DownloadLock, installed_mod
 from localrouter.routellm.service import RouterService
 from localrouter.settings import RouteLLMSettings
 from tests.support.fake_hub import HF_VARIABLES_TO_CLEAR, FakeHub, hf_environment
-from tests.support.fake_upstream import free_port
 from tests.support.gateway import GatewayProcess
 from tests.support.polling import wait_for
+from tests.support.threaded_server import free_port
 
 REPO = "routellm/bert_gpt4_augmented"
 
@@ -267,6 +268,37 @@ def test_finds_a_gateway_on_any_port_and_says_when_there_is_nothing_to_do(cli: C
     # A clean shutdown removes the record.
     assert not (cli.home / "gateway.json").exists()
     assert cli.status()["source"] == "local"
+
+
+def test_a_gateway_with_client_keys_needs_an_admin_key_from_the_environment(cli: Cli) -> None:
+    admin_key, client_key = "admin-key-0123456789", "client-key-0123456789"
+    clients = [
+        {
+            "name": "ops",
+            "key_sha256": hashlib.sha256(admin_key.encode()).hexdigest(),
+            "role": "admin",
+        },
+        {"name": "app", "key_sha256": hashlib.sha256(client_key.encode()).hexdigest()},
+    ]
+    settings = {"server": {"port": cli.port}, "clients": clients}
+    with GatewayProcess(cli.home, settings):
+        for command in (["status"], ["unload"], ["delete"]):
+            refused = one_line_error(cli.run(*command))
+            assert "needs an admin key: set LOCALROUTER_API_KEY" in refused, refused
+        wrong = cli.run("status", extra={"LOCALROUTER_API_KEY": client_key})
+        assert "LOCALROUTER_API_KEY was refused" in one_line_error(wrong)
+        assert client_key not in wrong.stdout + wrong.stderr
+
+        admin = {"LOCALROUTER_API_KEY": admin_key}
+        status = cli.run("status", "--json", extra=admin)
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["source"] == "gateway"
+        unload = cli.run("unload", extra=admin)
+        assert unload.returncode == 0 and "nothing to unload" in unload.stdout, unload.stderr
+        delete = cli.run("delete", extra=admin)
+        assert delete.returncode == 0 and "nothing to delete" in delete.stdout, delete.stderr
+        for result in (status, unload, delete):
+            assert admin_key not in result.stdout + result.stderr
 
 
 def test_a_stale_gateway_record_is_ignored(cli: Cli) -> None:

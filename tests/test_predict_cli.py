@@ -15,19 +15,11 @@ from pathlib import Path
 import pytest
 
 from localrouter.routellm.inference.engine import RouterEngine
+from tests.support.cli import run_localrouter
 
 
 def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LOCALROUTER_HOME": str(home)}
-    env.pop("LOCALROUTER_ENV", None)
-    return subprocess.run(
-        [sys.executable, "-m", "localrouter", "routellm", "predict", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return run_localrouter(home, "routellm", "predict", *args)
 
 
 @pytest.fixture(scope="module")

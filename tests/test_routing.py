@@ -264,7 +264,7 @@ def test_routed_log_entry_field_by_field(gateway: GatewayProcess, engine: Router
     entry = gateway.entry(answer.headers["x-request-id"])
     tier = "strong" if rate >= 0.5 else "weak"
     model = "strong-1" if tier == "strong" else "weak-1"
-    # The fields of SPEC "Access log entry", spelled out here rather than taken from the code.
+    # The fields of README "Access log entry", spelled out here rather than taken from the code.
     assert set(entry) == {
         "timestamp",
         "request_id",

@@ -17,8 +17,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.support.fake_upstream import FakeUpstream, free_port
+from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import GatewayProcess
+from tests.support.threaded_server import free_port
 from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS
 
 ATTACK_JS = """

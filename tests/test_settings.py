@@ -102,21 +102,24 @@ def test_config_show_refuses_a_bad_file_in_one_line(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_config_show_hides_inline_api_keys(tmp_path: Path) -> None:
+def test_config_show_hides_inline_api_keys_and_header_values(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / "settings.yaml").write_text(
         "providers:\n  - name: openai\n    base_url: https://api.openai.com/v1\n"
-        "    api_key: sk-secret-value\n  - name: ollama\n    base_url: http://127.0.0.1:11434/v1\n"
+        "    api_key: sk-secret-value\n    headers: {api-key: hdr-secret-value}\n"
+        "  - name: ollama\n    base_url: http://127.0.0.1:11434/v1\n"
     )
     result = run_cli("config", "show", home=home)
     assert result.returncode == 0, result.stderr
-    assert "sk-secret-value" not in result.stdout
+    assert "sk-secret-value" not in result.stdout and "hdr-secret-value" not in result.stdout
     # The rest is shown, and the key is marked as set, not dropped.
     shown = yaml.safe_load(result.stdout)
     providers = {p["name"]: p for p in shown["providers"]}
     assert providers["openai"]["base_url"] == "https://api.openai.com/v1"
     assert providers["openai"]["api_key"] == "***" and providers["ollama"]["api_key"] is None
+    assert providers["openai"]["headers"] == {"api-key": "***"}
+    assert providers["ollama"]["headers"] == {}
 
 
 BIG = "100000000000000000000"  # 1e20 as an integer: it once killed the idle-unload thread

@@ -4,9 +4,7 @@ reads the answers, both orders asked, the cost shown first, nothing sent unconfi
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.cli import run_localrouter
 from tests.support.fake_upstream import FakeUpstream
 
 
@@ -81,17 +80,7 @@ def _home(tmp_path: Path, upstream: FakeUpstream, judge: Judge) -> Path:
 
 
 def _label(home: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LOCALROUTER_HOME": str(home)}
-    env.pop("LOCALROUTER_ENV", None)
-    return subprocess.run(
-        [sys.executable, "-m", "localrouter", "router", "label", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return run_localrouter(home, "router", "label", *args, stdin=stdin)
 
 
 def test_label_asks_first_then_writes_battles(

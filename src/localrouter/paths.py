@@ -1,4 +1,4 @@
-"""Where LocalRouter keeps its files (SPEC: "Files and folders").
+"""Where LocalRouter keeps its files (README "Configuration": HOME and its variables).
 
 Home: ``~/.localrouter``; ``LOCALROUTER_ENV=dev`` -> ``~/.localrouter-dev``;
 ``LOCALROUTER_ENV=NAME`` -> ``~/.localrouter-NAME``; ``LOCALROUTER_HOME=DIR`` overrides all.

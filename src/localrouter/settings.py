@@ -1,4 +1,4 @@
-"""settings.yaml: the typed configuration (SPEC: "settings.yaml").
+"""settings.yaml: the typed configuration (README "Configuration", docs/providers.md).
 
 A bad file is refused whole: :func:`load_settings` raises :class:`SettingsError` naming the
 field's path and the reason, and nothing of the file is applied.
@@ -38,7 +38,8 @@ _YEAR = 365 * _DAY
 _ALIAS_TARGET = re.compile(
     r"^(auto|router-[A-Za-z0-9_]+-(0(\.[0-9]+)?|1(\.0+)?)|[A-Za-z0-9_.-]+/.+)$"
 )
-# The API a provider speaks (SPEC providers[].api); requests in another API are translated.
+# The API a provider speaks (docs/providers.md "Provider APIs"); requests in another API
+# are translated.
 ProviderApi = Literal["openai-chat", "openai-responses", "anthropic"]
 
 

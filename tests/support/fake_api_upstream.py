@@ -11,7 +11,8 @@ Usage::
 ``POST /v1/messages`` (Anthropic Messages), each with ``stream``. What is answered depends on
 the model name and the request, the same in every API:
 
-- a model named ``fail-<status>`` answers that status with an error in the API's own shape;
+- a model named ``fail-<status>`` answers that status with an error in the API's own shape
+  (a 429 with ``retry-after: 7``);
 - a model named ``drop-...`` (chat and Anthropic, streaming) sends the start and the text
   ``"partial "``, then drops the connection; ``cut-...`` ends the stream there cleanly
   (no end event: a truncated answer);
@@ -36,13 +37,12 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.support.fake_upstream import free_port
+from tests.support.threaded_server import ThreadedServer
 
 INPUT_TOKENS = 11
 TOOL_ARGS = {"city": "Paris"}
@@ -100,6 +100,10 @@ def _decide(model: str, tool_result: str | None, tools: list[str], schema: Any) 
     return Answer(text=f"reply from {model}")
 
 
+def _retry_after(status: int) -> dict[str, str] | None:
+    return {"retry-after": "7"} if status == 429 else None
+
+
 def _sse(data: Any, event: str | None = None) -> bytes:
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {json.dumps(data)}\n\n".encode()
@@ -109,8 +113,7 @@ class FakeApiUpstream:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests: list[Recorded] = []
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
         self.port = 0
         self.closed_early = 0
 
@@ -131,7 +134,6 @@ class FakeApiUpstream:
             self._requests.clear()
 
     def start(self, timeout: float = 10.0) -> FakeApiUpstream:
-        self.port = free_port()
         app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -139,23 +141,13 @@ class FakeApiUpstream:
                 Route("/v1/messages", self._messages, methods=["POST"]),
             ]
         )
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="critical", lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="fake-apis", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake upstream did not start")
-            time.sleep(0.01)
+        self._server = ThreadedServer(app, "fake-apis", lifespan="off").start(timeout)
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(10)
+        if self._server is not None:
+            self._server.stop()
 
     def __enter__(self) -> FakeApiUpstream:
         return self.start()
@@ -177,7 +169,7 @@ class FakeApiUpstream:
         if model.startswith("fail-"):
             status = int(model[5:])
             error = {"message": f"fake chat upstream says {status}", "type": "fake", "code": None}
-            return JSONResponse({"error": error}, status)
+            return JSONResponse({"error": error}, status, _retry_after(status))
         results = [m["content"] for m in body["messages"] if m.get("role") == "tool"]
         tools = [t["function"]["name"] for t in body.get("tools") or []]
         fmt = body.get("response_format") or {}
@@ -267,7 +259,7 @@ class FakeApiUpstream:
         if model.startswith("fail-"):
             status = int(model[5:])
             error = {"message": f"fake responses upstream says {status}", "type": "fake"}
-            return JSONResponse({"error": error}, status)
+            return JSONResponse({"error": error}, status, _retry_after(status))
         items = body["input"] if isinstance(body["input"], list) else []
         results = [i["output"] for i in items if i.get("type") == "function_call_output"]
         tools = [t["name"] for t in body.get("tools") or []]
@@ -377,7 +369,7 @@ class FakeApiUpstream:
             status = int(model[5:])
             kind = {429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
             error = {"type": kind, "message": f"fake anthropic upstream says {status}"}
-            return JSONResponse({"type": "error", "error": error}, status)
+            return JSONResponse({"type": "error", "error": error}, status, _retry_after(status))
         results = [
             block["content"]
             for message in body["messages"]

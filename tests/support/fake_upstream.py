@@ -67,11 +67,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.support.raw_http import RawSocketServer, read_request
+from tests.support.threaded_server import ThreadedServer
 
 BEHAVIOURS = (
     "500",
@@ -113,12 +115,6 @@ class _Dropped(Exception):
     """Raised inside a streaming body: uvicorn then closes the connection mid-response."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class FakeUpstream:
     def __init__(self, *, record: bool = True) -> None:
         self._record = record
@@ -129,8 +125,7 @@ class FakeUpstream:
         self.completed_streams = 0
         self.held = 0  # "hold" requests that arrived
         self.held_closed = 0  # ... and whose connection the other side closed while held
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
         self.port = 0
 
     # -- control -----------------------------------------------------------------------------
@@ -169,32 +164,20 @@ class FakeUpstream:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self, timeout: float = 10.0) -> FakeUpstream:
-        self.port = free_port()
-        config = uvicorn.Config(
+        self._server = ThreadedServer(
             self._app(),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="critical",
+            "fake-upstream",
             access_log=False,
             timeout_graceful_shutdown=1,
             lifespan="off",
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="fake-upstream", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake upstream did not start")
-            time.sleep(0.01)
+        ).start(timeout)
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(10)
+        if self._server is not None:
+            self._server.stop()
         self._server = None
-        self._thread = None
 
     def __enter__(self) -> FakeUpstream:
         return self.start()
@@ -506,7 +489,7 @@ def _usage(source: Any, text: str) -> dict[str, int]:
 RAW_BEHAVIOURS = ("reset", "close_delimited")
 
 
-class RawFaultUpstream:
+class RawFaultUpstream(RawSocketServer):
     """A plain-socket upstream for faults below HTTP libraries (one thread per connection).
 
     ``fail(model, "reset")``: reads the whole request, then closes with a TCP reset (the
@@ -518,15 +501,9 @@ class RawFaultUpstream:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        super().__init__()
         self._behaviours: dict[str, str] = {}
         self._bodies: list[dict[str, Any]] = []
-        self.connections = 0
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen()
-        self.port = int(self._sock.getsockname()[1])
-        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
@@ -548,44 +525,20 @@ class RawFaultUpstream:
             return [body for body in self._bodies if body.get("model") == model]
 
     def __enter__(self) -> RawFaultUpstream:
-        self._thread = threading.Thread(target=self._serve, name="raw-upstream", daemon=True)
-        self._thread.start()
+        self.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._sock.close()
+        self.close()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
         buffer = b""
         try:
             while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(buffer) < length:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                raw, buffer = buffer[:length], buffer[length:]
+                request = read_request(conn, buffer)
+                if request is None:
+                    return
+                raw, buffer = request
                 body = json.loads(raw) if raw else {}
                 model = str(body.get("model"))
                 with self._lock:

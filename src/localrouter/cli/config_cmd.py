@@ -32,7 +32,13 @@ def show_cmd(config: ConfigOption = None) -> None:
         settings.model_copy(
             update={
                 "providers": [
-                    p.model_copy(update={"api_key": "***" if p.api_key else None})
+                    p.model_copy(
+                        update={
+                            "api_key": "***" if p.api_key else None,
+                            # Header values are often credentials too (api-key, x-org-token).
+                            "headers": dict.fromkeys(p.headers, "***"),
+                        }
+                    )
                     for p in settings.providers
                 ]
             }

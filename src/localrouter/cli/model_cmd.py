@@ -9,6 +9,7 @@ or ``--url``), because only the gateway's process holds a loaded model.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import textwrap
@@ -52,17 +53,34 @@ UrlOption = Annotated[
 ]
 
 
+# A gateway with `clients` keys answers /api only to an admin key, taken from here.
+ADMIN_KEY_ENV = "LOCALROUTER_API_KEY"
+
+
+class GatewayAuthError(RuntimeError):
+    """The gateway refused the CLI's call for want of an (admin) key."""
+
+
 def _gateway_call(base: str, method: str, path: str, timeout: float = 5.0) -> dict[str, Any] | None:
     """The JSON answer of the gateway at ``base``, or None when none listens there.
-    Raises RuntimeError with the gateway's own message when it answers with an error."""
+    Raises GatewayAuthError on 401/403, else RuntimeError with the gateway's own message
+    when it answers with an error."""
     import httpx
 
+    key = os.environ.get(ADMIN_KEY_ENV)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
-        response = httpx.request(method, base + path, timeout=timeout)
+        response = httpx.request(method, base + path, headers=headers, timeout=timeout)
     except (httpx.ConnectError, httpx.ConnectTimeout):
         return None
     except httpx.HTTPError as exc:
         raise RuntimeError(f"the gateway at {base} did not answer: {exc}") from None
+    if response.status_code in (401, 403):
+        which = "an admin key" if not key else f"an admin key ({ADMIN_KEY_ENV} was refused)"
+        raise GatewayAuthError(
+            f"the gateway at {base} needs {which}: set {ADMIN_KEY_ENV} to a key of a client "
+            "with role: admin"
+        )
     try:
         data = response.json()
     except ValueError:
@@ -219,6 +237,8 @@ def _gateway_status(base: str, home: Path) -> dict[str, Any] | None:
     """The status of the gateway at ``base`` when it serves this home, else None."""
     try:
         answer = _gateway_call(base, "GET", "/api/router/status", timeout=2.0)
+    except GatewayAuthError:
+        raise  # a gateway runs but refuses us: say so rather than read the files behind it
     except RuntimeError:
         return None
     return answer if _same_home(answer, home) else None
@@ -238,7 +258,10 @@ def status_cmd(
     settings = _settings()
     home = home_dir()
     base = _find_gateway(settings, home, url)
-    status = _gateway_status(base, home)
+    try:
+        status = _gateway_status(base, home)
+    except GatewayAuthError as exc:
+        fail(str(exc))
     if status is not None:
         status["source"] = "gateway"
         status["gateway_url"] = base
@@ -316,11 +339,13 @@ def delete_cmd(url: UrlOption = None) -> None:
     partial = any(p.is_file() for p in (routellm_dir(home) / "downloads").rglob("*"))
     base = _find_gateway(settings, home, url)
     through = ""
-    if _gateway_status(base, home) is not None:
-        try:  # the gateway unloads the model before removing it
+    try:
+        running = _gateway_status(base, home)
+        if running is not None:  # the gateway unloads the model before removing it
             _gateway_call(base, "DELETE", "/api/router", timeout=60.0)
-        except RuntimeError as exc:
-            fail(str(exc))
+    except RuntimeError as exc:
+        fail(str(exc))
+    if running is not None:
         through = f" (through the gateway at {base})"
     else:
         try:

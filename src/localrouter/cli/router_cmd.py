@@ -35,6 +35,19 @@ from localrouter.routers.trained.train import (
 )
 
 _stderr = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+
+
+def _progress() -> Progress:
+    """A bar on stderr: what runs, done of total, time so far."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_stderr,
+    )
+
+
 _stdout = Console(soft_wrap=True, markup=False, highlight=False)
 
 
@@ -190,13 +203,7 @@ def train_cmd(
             name, embedder, method.value, folds, k, group_by, max_tokens=max_tokens
         )
         clock = timer()
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=_stderr,
-        ) as progress:
+        with _progress() as progress:
             task = progress.add_task("Embedding prompts", total=len(training))
             x = embed_all(embed, training.prompts, lambda n: progress.advance(task, n))
         embed_secs = clock()
@@ -325,13 +332,7 @@ def label_cmd(
     if not confirmed:
         fail("nothing was sent")
     try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=_stderr,
-        ) as progress:
+        with _progress() as progress:
             task = progress.add_task("Labelling", total=len(work.prompts))
             counts = label(settings, work, out, max_tokens, lambda n: progress.advance(task, n))
     except LabelError as exc:

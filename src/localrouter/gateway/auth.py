@@ -1,4 +1,4 @@
-"""Who may call the gateway (SPEC "HTTP" Security, ``clients[].role``).
+"""Who may call the gateway (README "Configuration", ``clients[].role``).
 
 - With ``clients`` configured, a key is needed: ``Authorization: Bearer <key>`` or (as
   Anthropic clients send it) ``x-api-key: <key>``, whose SHA-256 matches a client's

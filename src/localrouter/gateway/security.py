@@ -1,4 +1,4 @@
-"""Who may reach the gateway from a browser (SPEC "HTTP", Security; issue 11).
+"""Who may reach the gateway from a browser (README "Configuration").
 
 A gateway on 127.0.0.1 is reachable by every page the user opens. This middleware, outermost,
 refuses what a page could do that the user did not ask for:

@@ -4,7 +4,7 @@ Contract used by the gateway, the admin API and the CLI:
 
     service = RouterService(home, settings_getter)   # settings_getter() -> RouteLLMSettings
     service.start()                         # clean-up + idle timer (else on first use)
-    service.status() -> dict                # SPEC "States of the router model"
+    service.status() -> dict                # README "Router model states"
     service.predict(texts) -> list[Prediction]   # lazy load; raises RouterUnavailable
     service.start_download(repo_id=None, revision=None) -> dict   # status + "started"
     service.cancel_download() -> dict

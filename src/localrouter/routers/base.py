@@ -15,7 +15,7 @@ from typing import Literal, Protocol, runtime_checkable
 from localrouter.routellm.errors import RouterUnavailable
 from localrouter.routellm.prediction import Prediction
 
-# SPEC "Trained routers": a router's name is letters, digits and `_`.
+# A router's name is letters, digits and `_` (README "Trained routers").
 ROUTER_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 Tier = Literal["strong", "weak"]

@@ -1,4 +1,4 @@
-"""The access log (SPEC "Access log entry"): one typed record (record.py), written by one
+"""The access log (README "Access log entry"): one typed record (record.py), written by one
 background writer (writer.py) into daily files (files.py), read back by one reader
 (reader.py) for the statistics, calibration and the tests."""
 

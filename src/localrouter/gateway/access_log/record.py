@@ -1,4 +1,4 @@
-"""One access-log entry (SPEC "Access log entry"), typed, in one place.
+"""One access-log entry (its fields: README "Access log entry"), typed, in one place.
 
 The request pipeline fills an :class:`AccessRecord` as the request goes; the writer stores
 :meth:`AccessRecord.to_json`; the reader and the dashboard read the same field names. Adding

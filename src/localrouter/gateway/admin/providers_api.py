@@ -1,4 +1,4 @@
-"""Providers in the admin API (SPEC "HTTP"): list, add, change, remove, test the connection.
+"""Providers in the admin API: list, add, change, remove, test the connection.
 
 A key typed into the dashboard is stored once in ``HOME/keys/<provider>.key`` (mode 0600,
 folder 0700) and settings.yaml names that file (``api_key_file``); an environment variable's

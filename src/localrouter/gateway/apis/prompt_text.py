@@ -1,4 +1,4 @@
-"""The text RouteLLM classifies, for each API (SPEC "The router model").
+"""The text RouteLLM classifies, for each API (README "How a request is routed").
 
 The human's latest request: the last user turn that a person wrote, its text parts joined,
 without tool results, images, and blocks a harness injects (``<system-reminder>`` from Claude

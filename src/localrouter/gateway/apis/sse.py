@@ -11,7 +11,8 @@ import json
 import re
 from typing import Any
 
-_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+# The blank line that ends an event (LF, CRLF or CR line ends, mixed too).
+EVENT_END = re.compile(rb"\r?\n\r?\n|\r\r")
 
 
 class SseDecoder:
@@ -24,7 +25,7 @@ class SseDecoder:
         buffer = self._buffer + data
         events: list[tuple[str | None, str]] = []
         start = 0
-        for match in _EVENT_END.finditer(buffer):
+        for match in EVENT_END.finditer(buffer):
             event = _parse(buffer[start : match.start()])
             start = match.end()
             if event is not None:

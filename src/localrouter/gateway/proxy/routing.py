@@ -1,4 +1,4 @@
-"""Model names and what to classify (SPEC "HTTP: Model names", "The router model").
+"""Model names and what to classify (README "How a request is routed").
 
 - ``localrouter/auto`` and its alias ``auto``: route with ``routing.router`` and the
   configured threshold.

@@ -19,7 +19,8 @@ import json
 import re
 from typing import Any
 
-_EVENT_END = re.compile(rb"\r?\n\r?\n")
+from localrouter.gateway.apis.sse import EVENT_END, encode
+
 # An event that ends an answer: a choice's finish_reason set (a string, not null), or the
 # last event of a Responses / Anthropic Messages stream.
 _FINAL = re.compile(
@@ -30,8 +31,7 @@ DONE_EVENT = b"data: [DONE]\n\n"
 
 
 def error_event(message: str, code: str = "upstream_error", kind: str = "upstream_error") -> bytes:
-    body = {"error": {"message": message, "type": kind, "code": code}}
-    return b"data: " + json.dumps(body).encode() + b"\n\n"
+    return encode({"error": {"message": message, "type": kind, "code": code}})
 
 
 def _whole_data(event: bytes) -> bool:
@@ -67,7 +67,7 @@ class SseRelay:
         buffer = self._buffer + data if self._buffer else data
         end = 0
         out: list[bytes] = []
-        for match in _EVENT_END.finditer(buffer):
+        for match in EVENT_END.finditer(buffer):
             event = buffer[end : match.end()]
             end = match.end()
             if self._keep(event):

@@ -349,26 +349,31 @@ class _GraphBuilder:
         return self.node("Add", [y, self.weight("head.out.b", self.head_src(f"{out}.bias"))])[0]
 
     def build(self) -> onnx.ModelProto:
+        x = self.encoder()
+        logits = self.head(x)
+        return self.model("router", logits, "logits", ["batch", self.cfg.num_labels])
+
+    def encoder(self) -> str:
+        """The embeddings and every layer: the last hidden state's name."""
         x = self.embeddings()
         for i in range(self.cfg.num_layers):
             x = self.layer(x, i)
-        logits = self.head(x)
-        self.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="output"))
+        return x
+
+    def model(self, kind: str, value: str, output: str, shape: list[str | int]) -> onnx.ModelProto:
+        """The graph so far as a model taking the encoder's three inputs, ``value`` its one
+        output named ``output``."""
+        self.nodes.append(helper.make_node("Identity", [value], [output], name="output"))
+        dims = ["batch", "seq"]
         graph = helper.make_graph(
             self.nodes,
-            f"router_{self.cfg.layout}_{self.precision}",
+            f"{kind}_{self.cfg.layout}_{self.precision}",
             [
-                helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
-                helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch", "seq"]),
-                helper.make_tensor_value_info(
-                    "attention_mask", TensorProto.INT32, ["batch", "seq"]
-                ),
+                helper.make_tensor_value_info("input_ids", TensorProto.INT64, dims),
+                helper.make_tensor_value_info("position_ids", TensorProto.INT64, dims),
+                helper.make_tensor_value_info("attention_mask", TensorProto.INT32, dims),
             ],
-            [
-                helper.make_tensor_value_info(
-                    "logits", TensorProto.FLOAT, ["batch", self.cfg.num_labels]
-                )
-            ],
+            [helper.make_tensor_value_info(output, TensorProto.FLOAT, shape)],
             initializer=self.inits,
         )
         model = helper.make_model(
@@ -388,34 +393,8 @@ class _EncoderGraphBuilder(_GraphBuilder):
     first_token_only = False
 
     def build(self) -> onnx.ModelProto:
-        x = self.embeddings()
-        for i in range(self.cfg.num_layers):
-            x = self.layer(x, i)
-        self.nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="output"))
-        dims = ["batch", "seq"]
-        graph = helper.make_graph(
-            self.nodes,
-            f"encoder_{self.cfg.layout}_{self.precision}",
-            [
-                helper.make_tensor_value_info("input_ids", TensorProto.INT64, dims),
-                helper.make_tensor_value_info("position_ids", TensorProto.INT64, dims),
-                helper.make_tensor_value_info("attention_mask", TensorProto.INT32, dims),
-            ],
-            [
-                helper.make_tensor_value_info(
-                    "last_hidden_state", TensorProto.FLOAT, [*dims, self.cfg.hidden_size]
-                )
-            ],
-            initializer=self.inits,
-        )
-        model = helper.make_model(
-            graph,
-            opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("com.microsoft", 1)],
-            producer_name="localrouter",
-            producer_version=CONVERTER_VERSION,
-        )
-        model.ir_version = 9
-        return model
+        shape: list[str | int] = ["batch", "seq", self.cfg.hidden_size]
+        return self.model("encoder", self.encoder(), "last_hidden_state", shape)
 
 
 def _drop_cached_pages(fd: int) -> None:
@@ -446,16 +425,7 @@ def write_onnx(
         if precision == "int8"
         else None
     )
-    with data_path.open("wb") as fh:
-        builder = _GraphBuilder(ckpt, precision, _ExternalData(fh, data_location), progress, ranges)
-        model = builder.build()
-        fh.flush()
-        os.fsync(fh.fileno())
-        _drop_cached_pages(fh.fileno())
-    with onnx_path.open("wb") as fh:
-        fh.write(model.SerializeToString())
-        fh.flush()
-        os.fsync(fh.fileno())
+    _write(_GraphBuilder, ckpt, precision, onnx_path, data_path, data_location, progress, ranges)
 
 
 def write_encoder_onnx(
@@ -469,13 +439,27 @@ def write_encoder_onnx(
     """Like :func:`write_onnx`, but the graph is the encoder alone (``last_hidden_state``),
     for sentence embeddings. int8 quantizes the weights without SmoothQuant smoothing (its
     calibration runs the classifier); callers check that int8 keeps their ranking."""
+    _write(
+        _EncoderGraphBuilder, ckpt, precision, onnx_path, data_path, data_location, progress, None
+    )
+
+
+def _write(
+    builder_class: type[_GraphBuilder],
+    ckpt: Checkpoint,
+    precision: Precision,
+    onnx_path: Path,
+    data_path: Path,
+    data_location: str,
+    progress: ProgressCallback | None,
+    ranges: ActivationRanges | None,
+) -> None:
     with data_path.open("wb") as fh:
-        builder = _EncoderGraphBuilder(
-            ckpt, precision, _ExternalData(fh, data_location), progress, None
-        )
+        builder = builder_class(ckpt, precision, _ExternalData(fh, data_location), progress, ranges)
         model = builder.build()
         fh.flush()
         os.fsync(fh.fileno())
+        _drop_cached_pages(fh.fileno())
     with onnx_path.open("wb") as fh:
         fh.write(model.SerializeToString())
         fh.flush()

@@ -24,6 +24,7 @@ import numpy as np
 from localrouter.routellm.conversion.checkpoint import ModelConfig, read_config
 from localrouter.routellm.conversion.runtime_files import ensure_runtime_file
 from localrouter.routellm.errors import CheckpointError, ConversionError, RouterUnavailable
+from localrouter.routellm.inference.feeds import encoder_feeds
 from localrouter.routellm.inference.tokenizer import Encoded, RouterTokenizer
 from localrouter.routellm.precision import Precision, ProgressCallback
 from localrouter.routellm.prediction import Prediction, win_rates_from_logits
@@ -177,25 +178,8 @@ class RouterEngine:
         return batches
 
     def _run(self, session: onnxruntime.InferenceSession, rows: list[list[int]]) -> np.ndarray:
-        width = max(len(r) for r in rows)
-        pad = self.tokenizer.pad_id
-        ids = np.full((len(rows), width), pad, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int32)
-        for n, r in enumerate(rows):
-            ids[n, : len(r)] = r
-            mask[n, : len(r)] = 1
-        if self.config.layout == "bert":
-            positions = np.broadcast_to(np.arange(width, dtype=np.int64), ids.shape)
-        else:
-            # RoBERTa's create_position_ids_from_input_ids: count non-pad ids, from pad+1.
-            not_pad = (ids != self.config.pad_token_id).astype(np.int64)
-            positions = np.cumsum(not_pad, axis=1) * not_pad + self.config.pad_token_id
-        feeds = {
-            "input_ids": ids,
-            "position_ids": np.ascontiguousarray(positions),
-            "attention_mask": mask,
-        }
-        options = _shrink_options() if ids.size > _SHRINK_ABOVE_TOKENS else None
+        feeds = encoder_feeds(rows, self.tokenizer.pad_id, self.config)
+        options = _shrink_options() if feeds["input_ids"].size > _SHRINK_ABOVE_TOKENS else None
         return np.asarray(session.run(["logits"], feeds, options)[0])
 
     def close(self) -> None:

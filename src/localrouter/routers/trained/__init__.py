@@ -1,4 +1,4 @@
-"""Routers trained on the user's own outcomes (SPEC "Trained routers").
+"""Routers trained on the user's own outcomes (README "Trained routers").
 
 The gateway's registry calls :func:`load_router`; the UI lists with :func:`list_routers`.
 """

@@ -1,4 +1,4 @@
-"""Embedders: how a prompt becomes a vector (SPEC "Trained routers").
+"""Embedders: how a prompt becomes a vector (README "Trained routers").
 
 - ``bert``: the installed RouteLLM model's encoder, first token (no second model);
 - a local folder of a sentence-embedding model (BERT / RoBERTa / XLM-R layout);

@@ -30,6 +30,7 @@ from localrouter.routellm.conversion.checkpoint import (
 )
 from localrouter.routellm.conversion.convert import write_encoder_onnx
 from localrouter.routellm.errors import CheckpointError, ConversionError
+from localrouter.routellm.inference.feeds import encoder_feeds
 from localrouter.routellm.inference.tokenizer import RouterTokenizer
 from localrouter.routellm.precision import CONVERTER_VERSION, Precision
 
@@ -178,23 +179,8 @@ class OnnxEncoderEmbedder:
         return out
 
     def _pooled(self, rows: list[list[int]]) -> np.ndarray:
-        width = max(len(r) for r in rows)
-        pad = self.tokenizer.pad_id
-        ids = np.full((len(rows), width), pad, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int32)
-        for n, r in enumerate(rows):
-            ids[n, : len(r)] = r
-            mask[n, : len(r)] = 1
-        if self.config.layout == "bert":
-            positions = np.broadcast_to(np.arange(width, dtype=np.int64), ids.shape)
-        else:  # RoBERTa's padding-aware positions, as the router engine computes them
-            not_pad = (ids != self.config.pad_token_id).astype(np.int64)
-            positions = np.cumsum(not_pad, axis=1) * not_pad + self.config.pad_token_id
-        feeds = {
-            "input_ids": ids,
-            "position_ids": np.ascontiguousarray(positions),
-            "attention_mask": mask,
-        }
+        feeds = encoder_feeds(rows, self.tokenizer.pad_id, self.config)
+        mask = feeds["attention_mask"]
         hidden = np.asarray(self._session.run(["last_hidden_state"], feeds)[0], dtype=np.float32)
         if self.pooling.mode == "mean":
             weights = mask[..., None].astype(np.float32)
