@@ -1,4 +1,4 @@
-"""Routers in the admin API (SPEC "HTTP": trained routers, list and select).
+"""Routers in the admin API: list the routers (bert, random, trained ones) and their curves.
 
 ``GET /api/routers`` lists every router ``localrouter/auto`` can use: ``bert`` (with the
 RouteLLM model's state), ``random`` and each trained router of ``HOME/routers/`` with its
