@@ -288,6 +288,48 @@ def gateway_section(data: dict | None) -> list[str]:
     return [*lines, ""]
 
 
+def trained_section(data: dict | None) -> list[str]:
+    if data is None:
+        return []
+    lines = [
+        "## Benchmark 3: a trained router's decision (issue 13)",
+        "",
+        *machine_lines(data["machine"]),
+        f"- {data['stored']:,} stored examples (2,000 embedded prompts repeated with small "
+        "noise), all-MiniLM-L6-v2 embedder (first 128 tokens), k-nearest-neighbour vote; one "
+        "short prompt per call, beside the BERT router (int8) on the bench checkpoint.",
+        f"- Stored examples: {data['stored_examples_file_mb']} MB on disk (float16).",
+        "",
+    ]
+    rows = []
+    for name, r in data["routers"].items():
+        rows.append(
+            [
+                name,
+                _fmt(r["p50_ms"], 2),
+                _fmt(r["p95_ms"], 2),
+                _fmt(r.get("embedding_p50_ms"), 2),
+                _fmt(r.get("stored_examples_memory_mb"), 1),
+                _fmt(r.get("recall_at_k_vs_exact"), 3),
+            ]
+        )
+    lines += _table(
+        [
+            "router",
+            "p50 ms",
+            "p95 ms",
+            "embedding p50 ms",
+            "examples in memory MB",
+            "neighbours found vs exact search",
+        ],
+        rows,
+    )
+    best = data["routers"].get("trained-minilm-int8", {}).get("p50_ms")
+    met = _met(best is not None and best <= 3)
+    lines += ["", f"- Trained router (int8 queries) p50 ≤ 3 ms: {_fmt(best, 2)} ms ({met})", ""]
+    return lines
+
+
 ANALYSIS = BENCH / "analysis.md"  # hand-written reading of the numbers, appended if present
 
 
@@ -301,6 +343,7 @@ def render() -> str:
         "",
         *engine_section(load_raw("engine")),
         *gateway_section(load_raw("gateway")),
+        *trained_section(load_raw("trained")),
     ]
     if ANALYSIS.exists():
         lines += [ANALYSIS.read_text(encoding="utf-8").rstrip(), ""]

@@ -20,7 +20,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from bench import engine_bench, gateway_bench, report, trained_bench
 from bench.checkpoint import ensure_checkpoint
-from bench.common import CHECKPOINT_DIR, PEER_PACKAGES, PEER_VENV, log, peer_python
+from bench.common import CHECKPOINT_DIR, PEER_PACKAGES, PEER_VENV, log, peer_python, save_raw
 
 
 def setup() -> None:
@@ -96,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         trained = trained_bench.Options(threads=args.threads)
         if args.quick:
             trained.stored, trained.queries = 20_000, 50
-        print(json.dumps(trained_bench.run(trained), indent=2))
+        result = trained_bench.run(trained)
+        print(json.dumps(result, indent=2))
+        if not args.quick:
+            save_raw("trained", result)
+            report.write()
         return 0
     if args.command in ("all", "engine"):
         _check_peers()
