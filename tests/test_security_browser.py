@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import GatewayProcess
 from tests.support.threaded_server import free_port
-from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.ui.browser import chromium
 
 ATTACK_JS = """
 async (gw) => {
@@ -123,10 +123,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PageServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def gateway_settings(upstream: FakeUpstream, cors: list[str]) -> dict[str, Any]:

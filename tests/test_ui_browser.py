@@ -18,16 +18,15 @@ import httpx
 import pytest
 import yaml
 from openai import OpenAI
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.support.fake_hub import FakeHub
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import GatewayProcess
-from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, Screenshots, wait_until
+from tests.ui.browser import WAIT, Screenshots, chromium, dashboard, wait_until
 
 REPO_ID = "test-org/tiny-router"
 WEIGHTS = "model.safetensors"
-WAIT = 20_000  # ms; Playwright's expect polls until then
 # Requests drawn in the traffic chart's strong and weak bars.
 CHART_COUNT = """[...document.querySelectorAll('#chart rect.bar-strong, #chart rect.bar-weak')]
     .reduce((n, bar) => n + Number(bar.dataset.count), 0)"""
@@ -55,10 +54,8 @@ def shots(request: pytest.FixtureRequest) -> Screenshots:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
@@ -106,15 +103,8 @@ def gateway(
 
 @pytest.fixture
 def page(browser: Browser, gateway: GatewayProcess) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    tab = context.new_page()
-    crashes: list[str] = []
-    tab.on("pageerror", lambda error: crashes.append(str(error)))
-    tab.goto(gateway.base_url + "/")
-    expect(tab.locator("#connection")).to_have_attribute("data-ok", "true", timeout=WAIT)
-    yield tab
-    context.close()
-    assert not crashes, f"uncaught errors in the page: {crashes}"
+    with dashboard(browser, gateway.base_url) as tab:
+        yield tab
 
 
 @pytest.fixture(scope="module")

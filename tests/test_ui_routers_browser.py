@@ -15,23 +15,19 @@ from pathlib import Path
 import pytest
 import yaml
 from openai import OpenAI
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.support import trained_routers
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import GatewayProcess
 from tests.support.trained_routers import MATH_PROMPT
-from tests.ui.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-
-WAIT = 20_000  # ms
+from tests.ui.browser import ARTIFACTS, WAIT, chromium, dashboard
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +48,8 @@ def gateway(
 
 @pytest.fixture
 def page(browser: Browser, gateway: GatewayProcess) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    tab = context.new_page()
-    crashes: list[str] = []
-    tab.on("pageerror", lambda error: crashes.append(str(error)))
-    tab.goto(gateway.base_url + "/")
-    expect(tab.locator("#connection")).to_have_attribute("data-ok", "true", timeout=WAIT)
-    yield tab
-    context.close()
-    assert not crashes, f"uncaught errors in the page: {crashes}"
+    with dashboard(browser, gateway.base_url) as tab:
+        yield tab
 
 
 def shot(page: Page, name: str) -> Path:

@@ -18,13 +18,12 @@ import httpx
 import pytest
 import yaml
 from openai import OpenAI
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import GatewayProcess
-from tests.ui.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Screenshots, wait_until
+from tests.ui.browser import ARTIFACTS, WAIT, Screenshots, chromium, dashboard, wait_until
 
-WAIT = 20_000  # ms
 TYPED_KEY = "sk-typed-in-the-dashboard-0123456789"
 MODEL = "fake/fake-model"
 
@@ -53,10 +52,8 @@ def shots() -> _Shots:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +68,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
 
 @pytest.fixture
 def page(browser: Browser, gateway: GatewayProcess) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    tab = context.new_page()
-    crashes: list[str] = []
-    tab.on("pageerror", lambda error: crashes.append(str(error)))
-    tab.goto(gateway.base_url + "/")
-    expect(tab.locator("#connection")).to_have_attribute("data-ok", "true", timeout=WAIT)
-    yield tab
-    context.close()
-    assert not crashes, f"uncaught errors in the page: {crashes}"
+    with dashboard(browser, gateway.base_url) as tab:
+        yield tab
 
 
 def settings_text(gateway: GatewayProcess) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("LOCALROUTER_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -30,6 +31,30 @@ CHROMIUM_ARGS = [
 ARTIFACTS = REPO / "test-artifacts" / "ui"
 
 T = TypeVar("T")
+WAIT = 20_000  # ms; Playwright's expect polls until then
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, for one test module."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@contextmanager
+def dashboard(browser: Browser, base_url: str) -> Iterator[Page]:
+    """A tab on the dashboard, connected; fails the test on any uncaught error in the page."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    crashes: list[str] = []
+    tab.on("pageerror", lambda error: crashes.append(str(error)))
+    tab.goto(base_url + "/")
+    expect(tab.locator("#connection")).to_have_attribute("data-ok", "true", timeout=WAIT)
+    yield tab
+    context.close()
+    assert not crashes, f"uncaught errors in the page: {crashes}"
 
 
 def wait_until(
