@@ -22,6 +22,7 @@ from localrouter.gateway.app import create_app
 from localrouter.gateway.state import GatewayState
 from localrouter.settings import parse_settings, save_settings
 from tests.support import trained_routers
+from tests.support.cli import run_localrouter
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.trained_routers import CHAT_PROMPT, MATH_PROMPT
 
@@ -67,16 +68,7 @@ def logged(state: GatewayState, request_id: str) -> dict[str, Any]:
 
 
 def router_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LOCALROUTER_HOME": str(home)}
-    env.pop("LOCALROUTER_ENV", None)
-    return subprocess.run(
-        [sys.executable, "-m", "localrouter", "router", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return run_localrouter(home, "router", *args)
 
 
 def test_list_has_built_in_and_trained_routers(gateway: tuple[TestClient, GatewayState]) -> None:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ import pytest
 from localrouter.evaluation import metrics
 from localrouter.evaluation.data import BenchmarkData, load_packaged
 from localrouter.routers.trained import list_routers, load_router
+from tests.support.cli import run_localrouter
 
 MMLU_SAMPLE = 8000
 MAX_TOKENS = "64"
@@ -37,16 +36,7 @@ def _minilm() -> str:
 
 
 def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LOCALROUTER_HOME": str(home)}
-    env.pop("LOCALROUTER_ENV", None)
-    return subprocess.run(
-        [sys.executable, "-m", "localrouter", "router", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    return run_localrouter(home, "router", *args, timeout=600)
 
 
 def _write_outcomes(path: Path, data: BenchmarkData, index: np.ndarray | None = None) -> Path:
