@@ -140,8 +140,7 @@ async def messages(request: Request) -> Response:
 
 async def count_tokens(request: Request) -> Response:
     """Anthropic's token count: an estimate of the request's input tokens (no upstream)."""
-    settings = gateway_state(request.scope).settings.current
-    body = await read_json(request, settings.server.max_body_bytes)
+    body = await read_json(request)
     return JSONResponse(estimate_tokens(body))
 
 

@@ -75,37 +75,20 @@ class Decision:
     routing_error: str | None = None
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    """The JSON object in the body; 413 as soon as more than ``limit`` bytes arrived."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
+async def read_json(request: Request) -> dict[str, Any]:
+    """The JSON object in the body. Its size and time limits apply while it is read (the
+    security middleware wraps ``receive`` with ``request_body.limit_body``)."""
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
+        raw = await request.body()
     except ClientDisconnect:
         # Gone before the whole body arrived: logged like any other disconnect, not a 500.
         raise client_gone() from None
-    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     return parse_json_body(raw)
 
 
 def client_gone() -> ApiError:
     """The 499 of a client that left; its answer is sent to nobody (uvicorn drops it)."""
     return ApiError(499, _CLIENT_GONE, "client_disconnected")
-
-
-def _too_large(limit: int) -> ApiError:
-    return ApiError(
-        413,
-        f"the request body is larger than the limit of {limit} bytes (server.max_body_bytes)",
-        "request_too_large",
-    )
 
 
 def _headers(request_id: str, decision: Decision | None, target: Target | None) -> dict[str, str]:
@@ -259,7 +242,7 @@ class GenerationRequest:
     async def _handle(self) -> Response:
         settings = self.settings
         api = self.api
-        body = await read_json(self.request, settings.server.max_body_bytes)
+        body = await read_json(self.request)
         requested = api.check(body)
         self.entry.requested_model = requested
         # An alias names the model used instead (clients that always send their own names).
@@ -268,7 +251,7 @@ class GenerationRequest:
         self.entry.stream = stream
         resolved = resolve_model(model, settings)
         self._check_allowed(requested, model, resolved)
-        await api.prepare(self.state.responses() if self.kind == "responses" else None)
+        await api.prepare(self._store())
 
         text = api.prompt(settings.routellm.classify)
         if self.kind == "embeddings" and resolved.routed:
