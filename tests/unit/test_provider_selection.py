@@ -10,11 +10,11 @@ import pytest
 
 from localrouter.gateway.proxy.providers import (
     Upstreams,
-    provider_secrets,
     scrub,
     split_ref,
     target_for,
 )
+from localrouter.gateway.secret_values import configured_secrets
 from localrouter.settings import ProviderSettings, Settings
 
 
@@ -87,7 +87,7 @@ def test_keys_from_config_or_environment(
     provider = ProviderSettings.model_validate({**CLOUD, "api_key": config_key})
     assert provider.resolve_api_key() == expected
     # Scrubbed: every key the config names, the one in use and any other.
-    secrets = provider_secrets(settings({**CLOUD, "api_key": config_key}, LOCAL))
+    secrets = configured_secrets(settings({**CLOUD, "api_key": config_key}, LOCAL))
     assert sorted(secrets) == sorted({k for k in (config_key, env_key) if k})
 
 

@@ -27,7 +27,8 @@ from localrouter.gateway.apis.response_store import ResponseStore, store_path
 from localrouter.gateway.errors import ApiError
 from localrouter.gateway.metrics import Metrics
 from localrouter.gateway.proxy.classifier import MicroBatcher
-from localrouter.gateway.proxy.providers import Upstreams, provider_secrets
+from localrouter.gateway.proxy.providers import Upstreams
+from localrouter.gateway.secret_values import configured_secrets
 from localrouter.gateway.shutdown import Drain
 from localrouter.paths import logs_dir
 from localrouter.routellm.service import RouterService
@@ -222,7 +223,7 @@ class GatewayState:
     def secrets(self, settings: Settings) -> list[str]:
         """Provider keys to scrub from anything echoed or logged (cached per settings)."""
         if settings is not self._secrets_for:
-            self._secrets = provider_secrets(settings)
+            self._secrets = configured_secrets(settings)
             self._secrets_for = settings
         return self._secrets
 

@@ -19,7 +19,6 @@ import httpx
 
 from localrouter.gateway.apis.anthropic_messages import upstream_headers
 from localrouter.gateway.proxy.transport import FastHTTPTransport
-from localrouter.gateway.secret_values import configured_secrets
 from localrouter.settings import ProviderSettings, Settings
 
 # Upstream connections, all providers together. Keep-alive connections are reused across
@@ -196,8 +195,3 @@ class _NoCookies(http.cookiejar.CookieJar):
 
     def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
         return None
-
-
-def provider_secrets(settings: Settings) -> list[str]:
-    """Every configured secret (keys, header values), for :func:`scrub`."""
-    return configured_secrets(settings)
